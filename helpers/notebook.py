@@ -1,0 +1,42 @@
+"""One call at the top of every notebook: seeds, plot style, and quiet, reproducible output."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import warnings
+
+import numpy as np
+import torch
+
+FIGURE_SIZE = (7.0, 4.0)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch so that a re-run gives the same numbers."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- libraries such as scikit-learn may use the global generator
+    torch.manual_seed(seed)
+
+
+def setup_notebook(seed: int = 42) -> None:
+    """Seed everything, set a colour-blind-safe plot style, and silence progress bars and warnings.
+
+    Notebooks are compared cell by cell under `pytest --nbval`, so anything that changes from run
+    to run (progress bars, timing lines, library warnings) must stay out of the outputs.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    import transformers
+
+    seed_everything(seed)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.figsize": FIGURE_SIZE, "figure.dpi": 80, "savefig.dpi": 80})

@@ -1,0 +1,82 @@
+"""The environment files agree with pyproject.toml, and Binder/repo2docker picks up the conda environment."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^\s*-?\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)")
+
+
+def pyproject_pins() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + [
+        dep for deps in project["optional-dependencies"].values() for dep in deps
+    ]
+    return parse_pins(lines)
+
+
+def parse_pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = PIN.match(line)
+        if match:
+            pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def test_every_dependency_is_pinned_exactly():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = project["dependencies"] + project["optional-dependencies"]["dev"]
+    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+
+
+def test_torch_is_the_local_cpu_pin():
+    assert pyproject_pins()["torch"] == "2.13.0"
+
+
+def test_environment_yml_lists_the_same_pins_as_pyproject():
+    conda_pins = parse_pins((ROOT / "environment.yml").read_text().splitlines())
+    assert conda_pins == pyproject_pins()
+
+
+def test_environment_yml_is_conda_forge_python_311():
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^\s*-\s*conda-forge\s*$", text, re.M)
+    assert re.search(r"^\s*-\s*python=3\.11\s*$", text, re.M)
+    assert "whl/cpu" in text, "torch must come from the CPU-only index"
+
+
+def test_binder_uses_the_same_environment():
+    assert (ROOT / "binder" / "environment.yml").read_bytes() == (ROOT / "environment.yml").read_bytes()
+
+
+def test_ci_runs_exactly_make_test():
+    commands = [
+        line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert commands[-1] == "make test"
+
+
+def test_readme_opens_with_the_two_commands():
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:15])
+    assert "make run" in head and "make test" in head
+
+
+REPO2DOCKER = Path(sys.executable).parent / "repo2docker"
+
+
+@pytest.mark.skipif(not REPO2DOCKER.exists(), reason="jupyter-repo2docker is not installed")
+def test_repo2docker_detects_the_binder_conda_environment():
+    result = subprocess.run(
+        [str(REPO2DOCKER), "--no-build", "--debug", str(ROOT)], capture_output=True, text=True, timeout=300
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert "Building conda environment for python=3.11" in output
+    assert "binder/environment.yml" in output
+    assert "./binder/postBuild" in output

@@ -1,0 +1,173 @@
+"""MultiTaskModel: shapes for N tasks, gradients reaching the backbone, save/load, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import freezing
+from helpers.model import MultiTaskModel, NotASavedModelError
+from tests.conftest import TWO_TASKS
+
+TEXTS = ["Is this thing on?", "Turn it off.", "What a day!", "The rain stopped at noon.", "meh"]
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 3, 5])
+def test_forward_gives_one_logit_matrix_per_task(make_model, n_tasks):
+    tasks = {f"task{i}": [f"label{j}" for j in range(i + 2)] for i in range(n_tasks)}
+    model = make_model(tasks)
+    logits = model(model.tokenize(TEXTS))
+    assert list(logits) == list(tasks)
+    for i, task in enumerate(tasks):
+        assert logits[task].shape == (len(TEXTS), i + 2)
+
+
+@pytest.mark.parametrize("head", ["linear", "mlp"])
+def test_predict_and_predict_proba(make_model, head):
+    model = make_model(head=head)
+    probabilities = model.predict_proba(TEXTS)
+    predictions = model.predict(TEXTS)
+    for task, labels in TWO_TASKS.items():
+        assert probabilities[task].shape == (len(TEXTS), len(labels))
+        np.testing.assert_allclose(probabilities[task].sum(axis=1), 1.0, atol=1e-5)
+        assert predictions[task] == [labels[i] for i in probabilities[task].argmax(axis=1)]
+
+
+def test_predictions_do_not_depend_on_batching(make_model):
+    model = make_model()
+    whole = model.predict_proba(TEXTS, batch_size=64)
+    one_by_one = model.predict_proba(TEXTS, batch_size=1)
+    for task in TWO_TASKS:
+        np.testing.assert_allclose(whole[task], one_by_one[task], atol=1e-5)
+
+
+def test_encode_matches_the_library_forward_pass(make_model):
+    model = make_model().eval()
+    batch = model.tokenize(TEXTS)
+    with torch.no_grad():
+        ours = model.hidden_states_at(batch, len(model.layers))
+        library = model.backbone(**batch).last_hidden_state
+    torch.testing.assert_close(ours, library, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layer_index", [0, 3, 6])
+def test_starting_from_a_cached_layer_gives_the_same_logits(make_model, layer_index):
+    model = make_model().eval()
+    batch = model.tokenize(TEXTS)
+    with torch.no_grad():
+        full = model(batch)
+        cached = model.hidden_states_at(batch, layer_index)
+        resumed = model.classify(model.encode_from_layer(cached, batch["attention_mask"], layer_index))
+    for task in TWO_TASKS:
+        torch.testing.assert_close(full[task], resumed[task], atol=1e-5, rtol=1e-5)
+
+
+def one_step(model, task="sentiment"):
+    """One SGD step on a sentiment loss; returns copies of a backbone weight before and after."""
+    weight = model.layers[0].attention.self.query.weight
+    before = weight.detach().clone()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    logits = model(model.tokenize(TEXTS))[task]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0, 1]))
+    loss.backward()
+    optimizer.step()
+    return weight, before
+
+
+def test_gradients_reach_the_backbone_when_unfrozen(make_model):
+    model = make_model()
+    weight, before = one_step(model)
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+    assert not torch.equal(weight.detach(), before)
+
+
+def test_frozen_backbone_gets_no_gradient_and_does_not_move(make_model):
+    model = make_model()
+    freezing.freeze_backbone(model)
+    head_before = model.heads["sentiment"].layers[-1].weight.detach().clone()
+    weight, before = one_step(model)
+    assert weight.grad is None
+    assert torch.equal(weight.detach(), before)
+    assert not torch.equal(model.heads["sentiment"].layers[-1].weight.detach(), head_before)
+
+
+def test_save_and_load_round_trip(make_model, tmp_path):
+    model = make_model(head="mlp", pooling="mean")
+    with torch.no_grad():  # make the weights differ from the pre-trained ones
+        model.layers[5].output.dense.bias.add_(0.05)
+    saved = model.predict_proba(TEXTS)
+    model.save(tmp_path / "model")
+    loaded = MultiTaskModel.load(tmp_path / "model", device="cpu")
+    assert loaded.task_labels == model.task_labels and loaded.config == model.config
+    for task in TWO_TASKS:
+        np.testing.assert_allclose(loaded.predict_proba(TEXTS)[task], saved[task], atol=1e-6)
+    assert loaded.predict(TEXTS) == model.predict(TEXTS)
+
+
+def test_save_replaces_an_old_model_and_leaves_no_temporary_files(make_model, tmp_path):
+    model = make_model()
+    model.save(tmp_path / "model")
+    model.save(tmp_path / "model")
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_loading_a_missing_directory_names_it(tmp_path):
+    with pytest.raises(NotASavedModelError, match="nowhere"):
+        MultiTaskModel.load(tmp_path / "nowhere")
+
+
+def test_loading_a_directory_that_is_not_a_model_says_what_is_missing(tmp_path):
+    (tmp_path / "heads.safetensors").write_bytes(b"")
+    with pytest.raises(NotASavedModelError, match="missing multitask_config.json"):
+        MultiTaskModel.load(tmp_path)
+
+
+def test_parameter_summary_counts_trainable_and_frozen(make_model):
+    model = make_model()
+    freezing.freeze_backbone(model)
+    summary = model.parameter_summary().set_index("component")
+    assert summary.loc["layer 0", "trainable"] == 0 and summary.loc["layer 0", "frozen"] > 0
+    assert summary.loc["head: sentiment", "trainable"] == 384 * 3 + 3
+    assert summary.loc["total"].sum() == sum(p.numel() for p in model.parameters())
+
+
+def test_a_single_string_is_one_sentence(make_model):
+    predictions = make_model().predict("Where is the station?")
+    assert all(len(labels) == 1 for labels in predictions.values())
+
+
+@pytest.mark.parametrize("bad, position", [([None], 0), (["ok", 3], 1), (["a", "b", 2.5], 2)])
+def test_non_strings_raise_type_error_naming_the_position(make_model, bad, position):
+    model = make_model()
+    with pytest.raises(TypeError, match=f"item {position} "):
+        model.predict(bad)
+    with pytest.raises(TypeError, match=f"item {position} "):
+        model.predict_proba(bad)
+
+
+def test_none_and_numbers_are_rejected(make_model):
+    model = make_model()
+    for bad in (None, 42):
+        with pytest.raises(TypeError):
+            model.predict(bad)
+
+
+def test_empty_list_gives_empty_results(make_model):
+    model = make_model()
+    assert model.predict([]) == {task: [] for task in TWO_TASKS}
+    probabilities = model.predict_proba([])
+    assert all(probabilities[task].shape == (0, len(labels)) for task, labels in TWO_TASKS.items())
+
+
+def test_odd_but_valid_text_works(make_model):
+    texts = ["", "🎉🎉🎉", "¿Dónde está la biblioteca?", "这是一个句子。", "very long " * 1000]
+    predictions = make_model().predict(texts)
+    assert all(len(labels) == len(texts) for labels in predictions.values())
+
+
+def test_device_defaults_to_cpu_without_an_accelerator(make_model):
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("an accelerator is present")
+    from helpers.model import resolve_device
+
+    assert resolve_device() == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
