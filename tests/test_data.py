@@ -1,0 +1,345 @@
+"""The committed data sets: schema, splits, label rules, integrity checks and reproducibility."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from helpers import data as hd
+
+ROOT = Path(__file__).resolve().parent.parent
+CSV_FILES = [hd.SENTIMENT_FILE, hd.SENTENCE_TYPES_FILE, hd.CHALLENGE_FILE, hd.AUDIT_FILE]
+
+
+def _load_build_script():
+    """Import scripts/build_data.py as a module (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("build_data", ROOT / "scripts" / "build_data.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bd = _load_build_script()
+
+
+def tokens(line: str):
+    return bd.parse_tagged_line(line)
+
+
+@pytest.fixture(scope="module")
+def sentiment() -> pd.DataFrame:
+    return hd.load_sentiment()
+
+
+@pytest.fixture(scope="module")
+def types() -> pd.DataFrame:
+    return hd.load_sentence_types()
+
+
+@pytest.fixture(scope="module")
+def challenge() -> pd.DataFrame:
+    return hd.load_challenge_set()
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path) -> Path:
+    """A private copy of data/ that tests may damage."""
+    for name in [*CSV_FILES, hd.CHECKSUM_FILE]:
+        shutil.copy(hd.DATA_DIR / name, tmp_path / name)
+    return tmp_path
+
+
+# ---------------------------------------------------------------- constants and schema
+
+
+def test_data_module_does_not_import_torch():
+    code = "import sys, helpers.data; assert 'torch' not in sys.modules, 'helpers.data imports torch'"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_label_constants():
+    assert hd.SENTENCE_TYPE_LABELS == ["statement", "question", "command", "exclamation"]
+    assert hd.SENTIMENT_LABELS == ["negative", "neutral", "positive"]
+    assert list(hd.TASK_LABELS) == ["sentence_type", "sentiment"]
+    assert hd.TASK_LABELS["sentiment"] is hd.SENTIMENT_LABELS
+    assert hd.SPLITS == ("train", "validation", "test")
+    assert hd.DATA_DIR == ROOT / "data"
+
+
+def test_sentiment_schema(sentiment):
+    assert list(sentiment.columns) == ["text", "label", "split", "source", "rating", "id"]
+    for column in ["text", "label", "split", "source", "id"]:
+        assert pd.api.types.is_string_dtype(sentiment[column]), column
+        assert isinstance(sentiment[column].iloc[0], str)
+    assert sentiment["rating"].dtype == "float64"
+    assert sentiment["rating"].between(-4, 4).all()
+    assert set(sentiment["label"]) == set(hd.SENTIMENT_LABELS)
+    assert set(sentiment["source"]) == {"tweet", "movie_review", "nyt_editorial", "product_review"}
+    assert (sentiment["text"].str.strip() == sentiment["text"]).all() and (sentiment["text"] != "").all()
+    assert not sentiment.duplicated(["source", "id"]).any()
+    assert not sentiment["text"].str.contains("&amp;").any()
+
+
+def test_sentence_types_schema(types):
+    assert list(types.columns) == ["text", "label", "split", "file_id", "genre"]
+    for column in types.columns:
+        assert pd.api.types.is_string_dtype(types[column]), column
+    assert set(types["label"]) == set(hd.SENTENCE_TYPE_LABELS)
+    assert types["file_id"].str.fullmatch(r"c[a-r]\d\d").all()
+    assert (types["genre"] == types["file_id"].str[1].map(bd.BROWN_GENRES)).all()
+    assert (types["text"].map(lambda t: bd.word_count(t.split())) >= bd.MIN_WORDS).all()
+    assert not types["text"].str.contains("``|''").any(), "Brown quote tokens left in the text"
+
+
+def test_challenge_set(challenge):
+    assert list(challenge.columns) == ["text", "label", "has_terminal_punctuation", "source"]
+    assert challenge["has_terminal_punctuation"].dtype == bool
+    assert len(challenge) >= 120
+    counts = challenge["label"].value_counts()
+    assert set(counts.index) == set(hd.SENTENCE_TYPE_LABELS) and counts.min() >= 25
+    assert (challenge["source"] == "authored by this project").all()
+    assert (challenge["text"].map(hd.has_terminal_punctuation) == challenge["has_terminal_punctuation"]).all()
+    assert (~challenge["has_terminal_punctuation"]).mean() >= 0.25
+    questions = challenge[challenge["label"] == "question"]["text"]
+    commands = challenge[challenge["label"] == "command"]["text"]
+    assert (~questions.str.endswith("?")).sum() >= 5
+    assert commands.str.endswith("!").sum() >= 3
+    assert not challenge["text"].duplicated().any()
+
+
+# ---------------------------------------------------------------- splits
+
+
+@pytest.mark.parametrize("name", ["sentiment", "types"])
+def test_split_sizes_and_classes(name, request):
+    frame = request.getfixturevalue(name)
+    assert set(frame["split"]) == set(hd.SPLITS)
+    shares = frame["split"].value_counts(normalize=True)
+    for split, target in bd.SPLIT_FRACTIONS.items():
+        assert abs(shares[split] - target) < 0.02, (split, shares[split])
+    per_split = pd.crosstab(frame["label"], frame["split"])
+    assert (per_split > 0).all().all(), per_split
+    class_shares = per_split / per_split.sum()
+    assert (class_shares.max(axis=1) - class_shares.min(axis=1)).max() < 0.05, class_shares
+
+
+@pytest.mark.parametrize("name", ["sentiment", "types"])
+def test_no_text_in_two_splits(name, request):
+    frame = request.getfixturevalue(name)
+    assert not frame["text"].duplicated().any()
+    assert (frame.groupby("text")["split"].nunique() == 1).all()
+
+
+def test_no_brown_file_in_two_splits(types):
+    assert (types.groupby("file_id")["split"].nunique() == 1).all()
+
+
+def test_sentiment_split_is_stratified(sentiment):
+    shares = pd.crosstab([sentiment["source"], sentiment["label"]], sentiment["split"], normalize="index")
+    assert (shares["test"] - 0.1).abs().max() < 0.02
+
+
+def test_loader_split_filter(sentiment):
+    test = hd.load_sentiment("test")
+    assert set(test["split"]) == {"test"}
+    assert len(test) == (sentiment["split"] == "test").sum()
+    assert list(test.index) == list(range(len(test)))
+    assert set(hd.load_sentence_types(split="validation")["split"]) == {"validation"}
+    with pytest.raises(ValueError, match="train, validation, test"):
+        hd.load_sentiment("dev")
+
+
+def test_split_functions_are_deterministic():
+    keys = [f"k{i}" for i in range(1000)]
+    strata = ["a" if i % 3 else "b" for i in range(1000)]
+    first = bd.stratified_split(keys, strata)
+    assert first == bd.stratified_split(keys, strata)
+    assert first != bd.stratified_split(keys, strata, seed=99)
+    assert abs(first.count("train") / 1000 - 0.8) < 0.01
+    groups = [f"g{i // 10}" for i in range(1000)]
+    labels = ["x" if i % 4 else "y" for i in range(1000)]
+    assigned = bd.group_split(groups, labels)
+    assert pd.DataFrame({"g": groups, "s": assigned}).groupby("g")["s"].nunique().max() == 1
+    assert set(assigned) == set(hd.SPLITS)
+
+
+# ---------------------------------------------------------------- label rules
+
+
+def test_sentiment_labels_follow_rating(sentiment):
+    expected = sentiment["rating"].map(
+        lambda r: "positive" if r > 0.5 else "negative" if r < -0.5 else "neutral"
+    )
+    assert (sentiment["label"] == expected).all()
+
+
+@pytest.mark.parametrize(
+    ("rating", "label"),
+    [(0.5, "neutral"), (0.5001, "positive"), (-0.5, "neutral"), (-0.5001, "negative"), (3.9, "positive")],
+)
+def test_sentiment_label_rule(rating, label):
+    assert bd.sentiment_label(rating) == label
+
+
+def test_clean_snippet():
+    assert bd.clean_snippet("  A &amp; B &lt;3 &gt;:( ") == "A & B <3 >:("
+    assert bd.clean_snippet("AT&T rocks ''really''") == "AT&T rocks ''really''"
+    assert bd.clean_snippet("Lord &amp;amp; Taylor") == "Lord & Taylor"
+
+
+def test_dedupe_texts():
+    frame = pd.DataFrame({"text": ["a", "a", "b", "b", "c"], "label": ["x", "x", "x", "y", "z"]})
+    kept, stats = bd.dedupe_texts(frame)
+    assert kept["text"].tolist() == ["a", "c"]
+    assert stats == {
+        "duplicated_texts_agreeing": 1,
+        "extra_copies_removed": 1,
+        "conflicting_texts": 1,
+        "conflicting_rows_removed": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("Where/wrb is/bez it/pps ?/. ?/.", "question"),
+        ("``/`` Is/bez it/pps true/jj ''/'' ?/. ?/.", "question"),
+        ("Close/vb the/at door/nn ./.", "command"),
+        ("Please/vb sit/vb down/rp ./.", "command"),
+        ("``/`` Oh/uh ,/, be/be quiet/jj !/. !/.", "command"),
+        ("Don't/do* touch/vb it/ppo !/. !/.", "command"),
+        ("Let's/vb+ppo go/vb ./.", "command"),
+        ("Now/rb ,/, do/do it/ppo again/rb ./.", "command"),
+        ("``/`` Get/vb in/rp ''/'' ./.", "command"),
+        ("``/`` Sit/vb down/rp ''/'' ,/, he/pps said/vbd ./.", "statement"),
+        ("Leave/vb it/ppo ''/'' ,/, she/pps added/vbd ./.", "statement"),
+        ("Meet/vb-tl the/at-tl Press/nn-tl is/bez on/in ./.", "statement"),
+        ("What/wdt a/at day/nn !/. !/.", "exclamation"),
+        ("He/pps won/vbd !/. !/.", "exclamation"),
+        ("He/pps won/vbd ./.", "statement"),
+        ("He/pps won/vbd ;/. ;/.", None),
+        ("He/pps won/vbd :/. :/.", None),
+        ("He/pps won/vbd", None),
+    ],
+)
+def test_sentence_type_rule(line, label):
+    assert bd.sentence_type(tokens(line)) == label
+
+
+def test_parse_and_headlines():
+    assert tokens("Why/wrb ?/. ?/.") == [("Why", "wrb"), ("?", ".")]
+    assert tokens("1/2/cd inch/nn ./.") == [("1/2", "cd"), ("inch", "nn"), (".", ".")]
+    assert bd.is_headline(tokens("Ask/vb-hl jail/nn-hl deputies/nns-hl"))
+    assert not bd.is_headline(tokens("Ask/vb the/at jury/nn-tl ./."))
+    assert bd.base_tag("nn-tl-hl") == "nn" and bd.base_tag("---hl") == "--"
+    with pytest.raises(ValueError):
+        tokens("word_without_tag ./.")
+
+
+@pytest.mark.parametrize(
+    ("words", "text"),
+    [
+        ("The jury said `` no evidence '' .", 'The jury said "no evidence."'),
+        ("`` Only a handful '' , the jury said .", '"Only a handful," the jury said.'),
+        ("`` Get in '' .", '"Get in."'),
+        ("`` Did you go '' ?", '"Did you go?"'),
+        ("Do n't go ( now ) !", "Don't go (now)!"),
+        ("It costs $ 5 -- or 10 % more ; fine : yes .", "It costs $5 -- or 10% more; fine: yes."),
+        ("He lives in Ky. .", "He lives in Ky."),
+        ("the term ' saline water ' includes it .", "the term 'saline water' includes it."),
+        ("`` You stunk ' '' .", "\"You stunk.'\""),
+        ("I 'll say it 's John's .", "I'll say it's John's."),
+        ("the upper 12'' '' bar `` A '' .", 'the upper 12" bar "A."'),
+    ],
+)
+def test_detokenize(words, text):
+    assert bd.detokenize(words.split()) == text
+
+
+def test_strip_terminal_punctuation():
+    assert hd.strip_terminal_punctuation('He asked, "Why?"') == 'He asked, "Why'
+    assert hd.strip_terminal_punctuation("Stop it!! ") == "Stop it"
+    assert hd.strip_terminal_punctuation("no punctuation") == "no punctuation"
+    assert hd.strip_terminal_punctuation("Wait...") == "Wait"
+    assert hd.has_terminal_punctuation('"Get in."') and not hd.has_terminal_punctuation("get in")
+
+
+# ---------------------------------------------------------------- audit
+
+
+def test_audit_covers_the_sample(types):
+    audit = pd.read_csv(hd.DATA_DIR / hd.AUDIT_FILE, dtype=str, keep_default_na=False)
+    assert list(audit.columns) == bd.AUDIT_COLUMNS
+    sample = bd.draw_audit_sample(types)
+    assert len(sample) == 4 * bd.AUDIT_PER_CLASS == 200
+    assert set(sample["text"]) == set(audit["text"]) and len(audit) == 200
+    merged = sample.merge(audit, on="text", suffixes=("", "_audit"))
+    assert (merged["silver_label"] == merged["silver_label_audit"]).all()
+    assert set(audit["verdict"]) <= {"correct", "wrong"}
+    assert ((audit["verdict"] == "correct") == (audit["true_label"] == audit["silver_label"])).all()
+
+
+def test_audit_precision_and_missing_verdict(types, tmp_path):
+    sample = bd.draw_audit_sample(types)
+    precision, _ = bd.audit_precision(sample, hd.DATA_DIR / hd.AUDIT_FILE, tmp_path)
+    assert list(precision.index) == hd.SENTENCE_TYPE_LABELS
+    assert precision["precision"].between(0, 1).all()
+    extra = pd.DataFrame({"text": ["A sentence nobody judged."], "silver_label": ["statement"]})
+    with pytest.raises(SystemExit, match="lack a valid verdict"):
+        bd.audit_precision(pd.concat([sample, extra]), hd.DATA_DIR / hd.AUDIT_FILE, tmp_path)
+    todo = pd.read_csv(tmp_path / "sentence_type_audit.todo.csv")
+    assert todo["text"].tolist() == ["A sentence nobody judged."]
+
+
+# ---------------------------------------------------------------- integrity
+
+
+def test_checksum_list_covers_the_csvs():
+    sums = hd.read_checksums(hd.DATA_DIR / hd.CHECKSUM_FILE)
+    assert sorted(sums) == sorted(CSV_FILES)
+    for name, digest in sums.items():
+        assert hd.sha256_file(hd.DATA_DIR / name) == digest, name
+
+
+def test_tampered_file_is_detected(data_copy, monkeypatch):
+    monkeypatch.setattr(hd, "DATA_DIR", data_copy)
+    assert len(hd.load_sentiment()) > 0  # the intact copy loads (and is cached) ...
+    with open(data_copy / hd.SENTIMENT_FILE, "a", encoding="utf-8") as handle:
+        handle.write("I was not in the original,neutral,train,tweet,0.0,x1\n")
+    with pytest.raises(hd.DataIntegrityError) as error:  # ... and the cache notices the change
+        hd.load_sentiment()
+    message = str(error.value)
+    assert hd.SENTIMENT_FILE in message and "expected SHA-256" in message
+    assert "scripts/build_data.py" in message
+
+
+def test_missing_file_is_detected(data_copy):
+    (data_copy / hd.SENTENCE_TYPES_FILE).unlink()
+    with pytest.raises(hd.DataIntegrityError, match="missing.*build_data.py"):
+        hd.load_sentence_types(data_dir=data_copy)
+    (data_copy / hd.CHECKSUM_FILE).unlink()
+    with pytest.raises(hd.DataIntegrityError, match="SHA256SUMS"):
+        hd.load_challenge_set(data_dir=data_copy)
+    assert issubclass(hd.DataIntegrityError, RuntimeError)
+
+
+def test_archive_checksum_mismatch(tmp_path):
+    (tmp_path / bd.BROWN.filename).write_bytes(b"not the corpus")
+    with pytest.raises(bd.ChecksumError) as error:
+        bd.ensure_archive(bd.BROWN, tmp_path)
+    assert bd.BROWN.filename in str(error.value) and bd.BROWN.sha256 in str(error.value)
+
+
+def test_rebuild_is_byte_identical():
+    missing = [a.filename for a in bd.ARCHIVES if not (bd.DEFAULT_CACHE_DIR / a.filename).is_file()]
+    if missing:
+        pytest.skip(f"source archives not in {bd.DEFAULT_CACHE_DIR} ({', '.join(missing)}); "
+                    "run `python scripts/build_data.py` once to fetch them")
+    assert bd.check(bd.DEFAULT_CACHE_DIR) == []

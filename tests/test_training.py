@@ -1,0 +1,184 @@
+"""The training loop: masking of missing labels, task samplers, loss weighting, caching, early stopping."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import freezing
+from helpers.training import (
+    IGNORE_INDEX,
+    EarlyStopping,
+    LossCombiner,
+    PrefixCache,
+    TaskBatchSampler,
+    TaskData,
+    TrainingConfig,
+    batch_labels,
+    limit_per_task,
+    masked_task_losses,
+    task_probabilities,
+    train_multitask,
+)
+
+TEXTS = ["Shut the window.", "Is it late?", "What a mess!", "It rained.", "Go home.", "Why?"]
+
+
+def test_a_batch_with_one_tasks_labels_gives_the_other_head_no_gradient(make_model):
+    model = make_model()
+    labels = batch_labels(list(model.task_labels), "sentence_type", np.array([2, 1, 3, 0, 2, 1]))
+    assert (labels["sentiment"] == IGNORE_INDEX).all()
+    losses = masked_task_losses(model(model.tokenize(TEXTS)), labels)
+    assert list(losses) == ["sentence_type"]
+    sum(losses.values()).backward()
+    assert model.heads["sentiment"].layers[-1].weight.grad is None
+    assert model.heads["sentence_type"].layers[-1].weight.grad.abs().sum() > 0
+
+
+def test_partially_labelled_batches_average_over_labelled_examples_only():
+    logits = {"a": torch.tensor([[2.0, 0.0], [0.0, 2.0], [5.0, -5.0]])}
+    labels = {"a": torch.tensor([0, 1, IGNORE_INDEX])}
+    expected = torch.nn.functional.cross_entropy(logits["a"][:2], labels["a"][:2])
+    torch.testing.assert_close(masked_task_losses(logits, labels)["a"], expected)
+
+
+@pytest.mark.parametrize(
+    "strategy, expected",
+    [
+        ("proportional", {"big": 0.9, "small": 0.1}),
+        ("uniform", {"big": 0.5, "small": 0.5}),
+        ("temperature", None),
+    ],
+)
+def test_samplers_draw_tasks_in_the_stated_proportions(strategy, expected):
+    sizes = {"big": 9000, "small": 1000}
+    if expected is None:  # T = 2: proportional to the square root of the size
+        expected = {"big": 3 / 4, "small": 1 / 4}
+    assert task_probabilities(sizes, strategy, temperature=2.0) == pytest.approx(expected)
+    sampler = TaskBatchSampler(sizes, batch_size=10, strategy=strategy, temperature=2.0, seed=0)
+    drawn = [task for task, _ in sampler]
+    assert len(drawn) == 1000
+    for task, share in expected.items():
+        assert drawn.count(task) / len(drawn) == pytest.approx(share, abs=0.03)
+
+
+def test_sampler_batches_are_valid_and_every_example_is_used():
+    sampler = TaskBatchSampler({"a": 95, "b": 5}, batch_size=10, strategy="uniform", seed=1)
+    seen = {"a": set(), "b": set()}
+    for task, rows in sampler:
+        assert len(rows) == (10 if task == "a" else 5) and len(set(rows)) == len(rows)
+        seen[task].update(rows.tolist())
+    assert len(seen["a"]) == 50  # five batches of "a", no example twice before all were seen
+    assert seen["b"] == set(range(5))  # the small task is cycled through
+
+
+def test_uncertainty_weights_receive_gradients_and_fixed_weights_apply():
+    combiner = LossCombiner(["a", "b"], "uncertainty")
+    total = combiner({"a": torch.tensor(2.0), "b": torch.tensor(0.8)})  # d/ds = 1/2 - L, zero at L = 1/2
+    total.backward()
+    assert all(p.grad is not None and p.grad.abs() > 0 for p in combiner.parameters())
+    assert combiner.task_weights() == {"a": 1.0, "b": 1.0}
+    fixed = LossCombiner(["a", "b"], "fixed", {"a": 2.0, "b": 0.5})
+    assert float(fixed({"a": torch.tensor(1.0), "b": torch.tensor(4.0)})) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        LossCombiner(["a", "b"], "fixed", {"a": 1.0})
+
+
+def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
+    module = torch.nn.Linear(1, 1)
+    stopper = EarlyStopping(patience=2)
+    assert not stopper.update(0.5, 1, module)
+    with torch.no_grad():
+        module.weight.fill_(3.0)
+    assert not stopper.update(0.7, 2, module)
+    assert not stopper.update(0.6, 3, module)
+    assert stopper.update(0.65, 4, module)
+    assert stopper.best_epoch == 2 and float(stopper.best_state["weight"]) == 3.0
+
+
+@pytest.mark.parametrize("k", [0, 2])
+def test_cached_prefix_gives_the_same_logits_as_the_full_forward(make_model, k):
+    model = make_model().eval()
+    freezing.unfreeze_top_k(model, k)
+    prefix = freezing.frozen_prefix_length(model)
+    cache = PrefixCache(model, TEXTS, prefix)
+    half = PrefixCache(model, TEXTS, prefix, storage_dtype=torch.float16)
+    with torch.no_grad():
+        cached = model.classify(cache.encode(model, np.arange(len(TEXTS))))
+        cached_half = model.classify(half.encode(model, np.arange(len(TEXTS))))
+        full = model(model.tokenize(TEXTS))
+    for task in model.task_labels:
+        torch.testing.assert_close(cached[task], full[task], atol=1e-5, rtol=0)
+        torch.testing.assert_close(cached_half[task], full[task], atol=1e-3, rtol=0)
+
+
+def test_limit_per_task_keeps_label_proportions():
+    data = {"t": TaskData([str(i) for i in range(1000)], np.array([0] * 900 + [1] * 100))}
+    limited = limit_per_task(data, 100, seed=0)["t"]
+    assert len(limited) == 100 and (limited.labels == 1).sum() == 10
+    assert limit_per_task(data, None) == data
+
+
+def tiny_data(model):
+    types = [
+        "Close the door.",
+        "Where are you?",
+        "What a goal!",
+        "The bus was late.",
+        "Sit down.",
+        "Who won?",
+    ]
+    moods = ["I love this.", "This is awful.", "It is a chair.", "Great work!", "Terrible food.", "A table."]
+    train = {
+        "sentence_type": TaskData(types, np.array([2, 1, 3, 0, 2, 1])),
+        "sentiment": TaskData(moods, np.array([2, 0, 1, 2, 0, 1])),
+    }
+    return train, train
+
+
+@pytest.mark.parametrize("k, weighting", [(6, "sum"), (1, "uncertainty"), (1, "fixed")])
+def test_training_runs_learns_and_keeps_the_best_epoch(make_model, k, weighting):
+    model = make_model()
+    freezing.unfreeze_top_k(model, k)
+    train, validation = tiny_data(model)
+    weights = {"sentence_type": 1.0, "sentiment": 0.5} if weighting == "fixed" else None
+    config = TrainingConfig(
+        epochs=4,
+        batch_size=4,
+        encoder_lr=1e-4,
+        head_lr=5e-2,
+        loss_weighting=weighting,
+        loss_weights=weights,
+        progress=False,
+        patience=4,
+    )
+    result = train_multitask(model, train, validation, config)
+    history = result.history
+    assert len(history) == 4 and result.best_epoch == int(history.mean_macro_f1.idxmax()) + 1
+    assert history.mean_macro_f1.max() > 0.5  # memorising six examples per task is easy
+    assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+
+
+def test_punctuation_dropout_with_the_cache(make_model):
+    model = make_model()
+    freezing.unfreeze_top_k(model, 1)
+    train, validation = tiny_data(model)
+    config = TrainingConfig(epochs=1, batch_size=3, punctuation_dropout=0.5, progress=False)
+    result = train_multitask(model, train, validation, config)
+    assert result.examples_seen == 12
+
+
+def test_training_everything_frozen_is_refused(make_model):
+    model = make_model()
+    freezing.freeze_all(model)
+    train, validation = tiny_data(model)
+    with pytest.raises(ValueError, match="nothing to train"):
+        train_multitask(model, train, validation, TrainingConfig(epochs=1, progress=False))
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError):
+        TrainingConfig(sampling="random")
+    with pytest.raises(ValueError):
+        TrainingConfig(punctuation_dropout=1.5)
+    with pytest.raises(ValueError):
+        TrainingConfig(epochs=0)
