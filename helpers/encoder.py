@@ -194,3 +194,42 @@ def embed(
     """
     embeddings = embed_poolings(model, texts, (pooling,), batch_size, sort_by_length, max_length)[pooling]
     return normalize(embeddings) if normalize_embeddings else embeddings
+
+
+def token_table(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None):
+    """A readable table of a tokenised batch: one row per position, token / id / mask per sentence."""
+    import pandas as pd
+
+    batch = tokenize(model, texts, max_length)
+    tokenizer = model[0].tokenizer
+    columns = {}
+    for i, ids in enumerate(batch["input_ids"]):
+        columns[(f"sentence {i + 1}", "token")] = tokenizer.convert_ids_to_tokens(ids.tolist())
+        columns[(f"sentence {i + 1}", "id")] = ids.tolist()
+        columns[(f"sentence {i + 1}", "mask")] = batch["attention_mask"][i].tolist()
+    table = pd.DataFrame(columns)
+    table.index.name = "position"
+    return table
+
+
+def backbone_parameter_counts(model: SentenceTransformer):
+    """Parameters of the transformer backbone per component, with their share of the total."""
+    import pandas as pd
+
+    backbone = model[0].auto_model
+    embeddings = backbone.embeddings
+    parts = [
+        ("token (WordPiece) embeddings", embeddings.word_embeddings),
+        ("position embeddings", embeddings.position_embeddings),
+        ("token-type embeddings", embeddings.token_type_embeddings),
+        ("embedding LayerNorm", embeddings.LayerNorm),
+    ]
+    parts += [(f"transformer layer {i}", layer) for i, layer in enumerate(backbone.encoder.layer)]
+    if backbone.pooler is not None:
+        parts.append(("pooler (unused by sentence-transformers)", backbone.pooler))
+    table = pd.DataFrame(
+        [(name, sum(p.numel() for p in module.parameters())) for name, module in parts],
+        columns=["component", "parameters"],
+    )
+    table["share"] = (table.parameters / table.parameters.sum()).round(3)
+    return table

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 
 def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence[str] | None = None) -> dict:
@@ -39,3 +40,17 @@ def linear_probe_scores(
     """Fit a linear probe on the training features and score it on held-out features."""
     probe = fit_linear_probe(train_features, train_labels, seed=seed)
     return classification_scores(eval_labels, probe.predict(eval_features))
+
+
+def cross_validated_probe_predictions(features: np.ndarray, labels: Sequence, folds: int = 5, seed: int = 0):
+    """Out-of-fold linear-probe predictions (stratified k-fold), for a sample with no split of its own."""
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    probe = LogisticRegression(max_iter=2000, class_weight="balanced", random_state=seed)
+    return cross_val_predict(probe, features, labels, cv=splitter)
+
+
+def cross_validated_probe_scores(
+    features: np.ndarray, labels: Sequence, folds: int = 5, seed: int = 0
+) -> dict:
+    """Accuracy and macro-F1 of a linear probe by stratified k-fold cross-validation."""
+    return classification_scores(labels, cross_validated_probe_predictions(features, labels, folds, seed))

@@ -26,17 +26,19 @@ def setup_notebook(seed: int = 42) -> None:
     Notebooks are compared cell by cell under `pytest --nbval`, so anything that changes from run
     to run (progress bars, timing lines, library warnings) must stay out of the outputs.
     """
+    warnings.filterwarnings("ignore")  # first: some warnings fire while libraries are imported
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm bars of libraries that do not take a flag
+
     import matplotlib.pyplot as plt
     import seaborn as sns
     import transformers
 
     seed_everything(seed)
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore")
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.figsize": FIGURE_SIZE, "figure.dpi": 80, "savefig.dpi": 80})

@@ -46,7 +46,7 @@ def plot_embedding_map(
         chosen = (labels == value).to_numpy()
         ax.scatter(*coords[chosen].T, s=8, color=colour, label=value, linewidths=0)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
-    ax.legend(loc="best", fontsize="small", markerscale=2, frameon=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize="small", markerscale=2)
     return ax
 
 
@@ -84,5 +84,5 @@ def grouped_bar_chart(
     for container in ax.containers:
         ax.bar_label(container, fmt="%.2f", fontsize=7, padding=1)
     ax.set(title=title, ylim=ylim)
-    ax.legend(title=hue, fontsize="small", loc="lower right")
+    ax.legend(title=hue, fontsize="small", loc="upper right")
     return ax
