@@ -168,3 +168,15 @@ def strip_terminal_punctuation(text: str) -> str:
     ``"Where is the station?"`` is a question once it reads ``"Where is the station"``?
     """
     return text.rstrip(_TERMINAL_CHARS)
+
+
+def probe_split(frame: pd.DataFrame, train_size: int, strata: list[str], seed: int = 0) -> pd.DataFrame:
+    """A seeded subset of about `train_size` training rows, stratified by `strata`, plus all validation rows.
+
+    The notebooks probe and compare heads on these subsets to stay within their time budget; using
+    the same subsets everywhere also lets them share cached embeddings.
+    """
+    train = frame[frame["split"] == "train"]
+    fraction = min(1.0, train_size / len(train))
+    subset = train.groupby(strata).sample(frac=fraction, random_state=seed)
+    return pd.concat([subset, frame[frame["split"] == "validation"]]).reset_index(drop=True)

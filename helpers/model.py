@@ -79,6 +79,9 @@ class TaskHead(nn.Module):
 class MultiTaskModel(nn.Module):
     """A shared transformer encoder with mean (or cls/max) pooling and one head per task.
 
+    With the defaults (mean pooling, L2 normalisation) the shared encoder computes the sentence
+    embeddings of notebook 01, i.e. those of `SentenceTransformer.encode(normalize_embeddings=True)`.
+
     `task_labels` maps each task to its label names, e.g.
     `{"sentence_type": ["statement", "question", "command", "exclamation"], "sentiment": [...]}`;
     logits columns follow that order. Without `backbone`/`tokenizer`, the pre-trained
@@ -92,6 +95,7 @@ class MultiTaskModel(nn.Module):
         tokenizer: PreTrainedTokenizerBase | None = None,
         *,
         pooling: str = "mean",
+        normalize: bool = True,
         head: str = "linear",
         head_hidden_dim: int = 256,
         dropout: float = 0.1,
@@ -116,6 +120,7 @@ class MultiTaskModel(nn.Module):
         self.task_labels = {task: list(labels) for task, labels in task_labels.items()}
         self.config = {
             "pooling": pooling,
+            "normalize": normalize,
             "head": head,
             "head_hidden_dim": head_hidden_dim,
             "dropout": dropout,
@@ -161,11 +166,12 @@ class MultiTaskModel(nn.Module):
     def encode_from_layer(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, layer_index: int
     ) -> torch.Tensor:
-        """Run the layers from `layer_index` up and pool: the sentence embeddings, with gradients."""
+        """Run the layers from `layer_index` up, pool and normalise: sentence embeddings, with gradients."""
         mask = self._attention_bias(attention_mask, hidden)
         for layer in self.layers[layer_index:]:
             hidden = layer(hidden, mask)
-        return pool(hidden, attention_mask, self.config["pooling"])
+        sentence = pool(hidden, attention_mask, self.config["pooling"])
+        return nn.functional.normalize(sentence, dim=-1) if self.config["normalize"] else sentence
 
     def encode(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Sentence embeddings of a tokenised batch (differentiable, unlike `SentenceTransformer.encode`)."""
@@ -286,6 +292,7 @@ class MultiTaskModel(nn.Module):
             backbone,
             tokenizer,
             pooling=config["pooling"],
+            normalize=config.get("normalize", True),
             head=config["head"],
             head_hidden_dim=config["head_hidden_dim"],
             dropout=config["dropout"],

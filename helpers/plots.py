@@ -86,3 +86,59 @@ def grouped_bar_chart(
     ax.set(title=title, ylim=ylim)
     ax.legend(title=hue, fontsize="small", loc="upper right")
     return ax
+
+
+def draw_architecture(
+    task_labels: dict[str, list[str]], ax: plt.Axes | None = None, head: str = "linear layer"
+) -> plt.Axes:
+    """Diagram of the multi-task model: shared stages in one colour, one head per task in another."""
+    ax = ax or plt.gca()
+    shared_colour, task_colour = sns.color_palette("colorblind")[0], sns.color_palette("colorblind")[1]
+    stages = [
+        ("sentences", "raw text", "white"),
+        ("tokeniser", "WordPiece ids\n+ attention mask", "white"),
+        ("MiniLM-L6\ntransformer", "6 layers, 22.7 M\nparameters (shared)", shared_colour),
+        ("mean pooling\n+ L2 norm", "one 384-d vector\nper sentence (shared)", shared_colour),
+    ]
+    box_width, box_height, gap = 1.7, 1.1, 0.55
+    n_tasks = len(task_labels)
+    height = max(2.4, 1.5 * n_tasks)
+    middle = height / 2
+    for i, (title, subtitle, colour) in enumerate(stages):
+        x = i * (box_width + gap)
+        _box(ax, x, middle - box_height / 2, box_width, box_height, title, subtitle, colour)
+        if i:
+            _arrow(ax, x - gap, middle, x, middle)
+    head_x = len(stages) * (box_width + gap) + 0.5
+    for j, (task, labels) in enumerate(task_labels.items()):
+        y = height - (j + 0.5) * height / n_tasks
+        _box(ax, head_x, y - 0.45, box_width + 0.3, 0.9, f"head: {task}", head, task_colour)
+        _arrow(ax, head_x - gap - 0.5, middle, head_x, y)
+        _arrow(ax, head_x + box_width + 0.3, y, head_x + box_width + 0.8, y)
+        ax.text(
+            head_x + box_width + 0.9,
+            y,
+            f"{len(labels)} logits:\n" + ", ".join(labels),
+            va="center",
+            fontsize=8,
+        )
+    ax.set(xlim=(-0.2, head_x + box_width + 3.6), ylim=(-0.1, height + 0.1))
+    ax.axis("off")
+    ax.set_title("Hard parameter sharing: one shared encoder, one head per task")
+    return ax
+
+
+def _box(ax, x, y, width, height, title, subtitle, colour):
+    from matplotlib.patches import FancyBboxPatch
+
+    alpha = 0.25 if colour != "white" else 1.0
+    patch = FancyBboxPatch(
+        (x, y), width, height, boxstyle="round,pad=0.05", facecolor=colour, alpha=alpha, edgecolor="black"
+    )
+    ax.add_patch(patch)
+    ax.text(x + width / 2, y + height * 0.68, title, ha="center", va="center", fontsize=9, weight="bold")
+    ax.text(x + width / 2, y + height * 0.24, subtitle, ha="center", va="center", fontsize=7)
+
+
+def _arrow(ax, x0, y0, x1, y1):
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "black"})

@@ -13,7 +13,6 @@ run, so the data is not re-encoded every epoch.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -227,23 +226,30 @@ class PrefixCache:
     """The frozen part of the encoder, computed once per sentence.
 
     With the embeddings and the lowest `prefix` layers frozen, the token states that leave layer
-    `prefix` depend only on the sentence. They are stored per sentence without padding and
-    re-padded per batch (`storage_dtype=torch.float16` halves the memory at ~1e-4 error in the
-    logits). With all layers frozen the pooled sentence embeddings are stored instead, and only the
-    heads need to run.
+    `prefix` depend only on the sentence. `build` stores them per sentence without padding, and
+    `encode` re-pads them per batch and runs only the layers above (`storage_dtype=torch.float16`
+    halves the memory at ~1e-4 error in the logits). With all layers frozen, the pooled sentence
+    embeddings are stored instead and only the heads need to run; `from_sentence_embeddings` wraps
+    embeddings computed elsewhere (e.g. loaded from `helpers.embedding_cache`).
     """
 
-    def __init__(
-        self,
+    def __init__(self, items: Sequence[torch.Tensor], prefix: int, sentence_level: bool):
+        self.items = list(items)
+        self.prefix = prefix
+        self.sentence_level = sentence_level
+
+    @classmethod
+    def build(
+        cls,
         model: MultiTaskModel,
         texts: Sequence[str],
         prefix: int,
         batch_size: int = 64,
         storage_dtype: torch.dtype = torch.float32,
-    ):
-        self.prefix = prefix
-        self.sentence_level = prefix == len(model.layers)
-        self.items: list[torch.Tensor] = [None] * len(texts)
+    ) -> PrefixCache:
+        """Run the frozen prefix once over `texts` (length-sorted batches, inference mode)."""
+        sentence_level = prefix == len(model.layers)
+        items: list[torch.Tensor] = [None] * len(texts)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         was_training = model.training
         model.eval()
@@ -252,17 +258,23 @@ class PrefixCache:
                 rows = order[start : start + batch_size]
                 batch = model.tokenize([texts[i] for i in rows])
                 hidden = model.hidden_states_at(batch, prefix)
-                if self.sentence_level:
+                if sentence_level:
                     pooled = model.encode_from_layer(hidden, batch["attention_mask"], prefix).float().cpu()
                     for row, vector in zip(rows, pooled, strict=True):
-                        self.items[row] = vector.clone()
+                        items[row] = vector.clone()
                 else:
                     lengths = batch["attention_mask"].sum(dim=1).tolist()
-                    for row, states, length in zip(
-                        rows, hidden.to(storage_dtype).cpu(), lengths, strict=True
-                    ):
-                        self.items[row] = states[:length].clone()
+                    states = hidden.to(storage_dtype).cpu()
+                    for row, sentence_states, length in zip(rows, states, lengths, strict=True):
+                        items[row] = sentence_states[:length].clone()
         model.train(was_training)
+        return cls(items, prefix, sentence_level)
+
+    @classmethod
+    def from_sentence_embeddings(cls, embeddings: np.ndarray, model: MultiTaskModel) -> PrefixCache:
+        """Wrap precomputed sentence embeddings (they must match the model's pooling and normalisation)."""
+        vectors = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        return cls(list(vectors), len(model.layers), sentence_level=True)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -273,13 +285,20 @@ class PrefixCache:
             return torch.stack([self.items[i] for i in indices]).to(model.device)
         states = [self.items[i] for i in indices]
         longest = max(len(s) for s in states)
-        width = states[0].shape[1]
-        hidden = torch.zeros(len(states), longest, width, dtype=torch.float32)
+        hidden = torch.zeros(len(states), longest, states[0].shape[1], dtype=torch.float32)
         mask = torch.zeros(len(states), longest, dtype=torch.long)
-        for row, s in enumerate(states):
-            hidden[row, : len(s)] = s.float()
-            mask[row, : len(s)] = 1
+        for row, sentence_states in enumerate(states):
+            hidden[row, : len(sentence_states)] = sentence_states.float()
+            mask[row, : len(sentence_states)] = 1
         return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
+
+
+def build_prefix_caches(
+    model: MultiTaskModel, data: Mapping[str, TaskData], prefix: int | None = None
+) -> dict[str, PrefixCache]:
+    """One `PrefixCache` per task, for the model's current frozen prefix (or the one given)."""
+    prefix = frozen_prefix_length(model) if prefix is None else prefix
+    return {task: PrefixCache.build(model, examples.texts, prefix) for task, examples in data.items()}
 
 
 # ----- the loop ------------------------------------------------------------------------------------
@@ -352,13 +371,27 @@ class EarlyStopping:
         self.bad_epochs = 0
 
     def update(self, score: float, epoch: int, model: nn.Module) -> bool:
-        """Record one evaluation; return True when training should stop."""
+        """Record one evaluation; return True when training should stop.
+
+        Only trainable parameters are copied: frozen ones cannot have changed since.
+        """
         if score > self.best_score:
             self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state = {
+                name: parameter.detach().clone()
+                for name, parameter in model.named_parameters()
+                if parameter.requires_grad
+            }
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
+
+    def restore_best(self, model: nn.Module) -> None:
+        """Put the parameters of the best evaluation back into `model`."""
+        parameters = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in (self.best_state or {}).items():
+                parameters[name].copy_(value)
 
 
 def evaluate(
@@ -400,9 +433,9 @@ def _train_mode(model: MultiTaskModel, prefix: int) -> None:
 class _Batches:
     """Turns sampled indices into sentence embeddings, through the prefix cache when there is one."""
 
-    def __init__(self, model, data, prefix, config, rng):
+    def __init__(self, model, data, prefix, config, rng, caches=None):
         self.model, self.data, self.prefix, self.config, self.rng = model, data, prefix, config, rng
-        self.caches: dict[str, PrefixCache] = {}
+        self.caches: dict[str, PrefixCache] = dict(caches or {})
         self.stripped: dict[str, PrefixCache] = {}
         self.stripped_texts = {
             task: [strip_terminal_punctuation(text) for text in data[task].texts]
@@ -411,9 +444,10 @@ class _Batches:
         }
         if prefix > 0 and config.use_prefix_cache:
             for task, examples in data.items():
-                self.caches[task] = PrefixCache(model, examples.texts, prefix)
+                if task not in self.caches:
+                    self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
                 if task in self.stripped_texts:
-                    self.stripped[task] = PrefixCache(model, self.stripped_texts[task], prefix)
+                    self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
 
     def embed(self, task: str, rows: np.ndarray) -> torch.Tensor:
         drop = np.zeros(len(rows), dtype=bool)
@@ -443,7 +477,10 @@ def train_multitask(
     train: Mapping[str, TaskData],
     validation: Mapping[str, TaskData],
     config: TrainingConfig | None = None,
+    *,
     on_step=None,
+    train_caches: Mapping[str, PrefixCache] | None = None,
+    validation_caches: Mapping[str, PrefixCache] | None = None,
 ) -> TrainingResult:
     """Train `model` on several tasks at once; keep the weights of the best validation epoch.
 
@@ -452,8 +489,14 @@ def train_multitask(
     AdamW with warm-up/decay and clipping. After each epoch: accuracy and macro-F1 per task on the
     validation split; the criterion for the best epoch and early stopping is the mean macro-F1 over
     the tasks. `on_step(step, model)` is called after every optimiser step (for drift tracking).
+    `train_caches` / `validation_caches` reuse prefix caches built earlier (`build_prefix_caches`)
+    so that several runs from the same pre-trained weights pay for the frozen layers only once.
     """
     config = config or TrainingConfig()
+    for name, data in (("train", train), ("validation", validation)):
+        unknown = sorted(set(data) - set(model.task_labels))
+        if unknown:
+            raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     tasks = list(model.task_labels)
@@ -480,13 +523,17 @@ def train_multitask(
     )
     use_amp = config.amp if config.amp is not None else model.device.type == "cuda"
 
+    for caches, data in ((train_caches, train), (validation_caches, validation)):
+        for task, cache in (caches or {}).items():
+            if cache.prefix != prefix or len(cache) != len(data[task]):
+                raise ValueError(
+                    f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, "
+                    f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
+                )
     start = time.perf_counter()
-    batches = _Batches(model, train, prefix, config, rng)
-    validation_caches = (
-        {task: PrefixCache(model, examples.texts, prefix) for task, examples in validation.items()}
-        if prefix > 0 and config.use_prefix_cache
-        else None
-    )
+    batches = _Batches(model, train, prefix, config, rng, train_caches)
+    if prefix > 0 and config.use_prefix_cache and validation_caches is None:
+        validation_caches = build_prefix_caches(model, validation, prefix)
     stopper = EarlyStopping(config.patience)
     records, examples_seen, step, stopped_early = [], 0, 0, False
     for epoch in range(1, config.epochs + 1):
@@ -527,7 +574,7 @@ def train_multitask(
             stopped_early = epoch < config.epochs
             break
     seconds = time.perf_counter() - start
-    model.load_state_dict(stopper.best_state)
+    stopper.restore_best(model)
     model.eval()
     return TrainingResult(
         history=pd.DataFrame(records),

@@ -40,6 +40,14 @@ def test_predictions_do_not_depend_on_batching(make_model):
         np.testing.assert_allclose(whole[task], one_by_one[task], atol=1e-5)
 
 
+def test_the_shared_encoder_computes_notebook_01s_sentence_embeddings(make_model, encoder):
+    model = make_model().eval()
+    with torch.no_grad():
+        ours = model.encode(model.tokenize(TEXTS)).numpy()
+    library = encoder.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, library, atol=1e-5)
+
+
 def test_encode_matches_the_library_forward_pass(make_model):
     model = make_model().eval()
     batch = model.tokenize(TEXTS)

@@ -93,6 +93,10 @@ def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
     assert not stopper.update(0.6, 3, module)
     assert stopper.update(0.65, 4, module)
     assert stopper.best_epoch == 2 and float(stopper.best_state["weight"]) == 3.0
+    with torch.no_grad():
+        module.weight.fill_(-1.0)
+    stopper.restore_best(module)
+    assert float(module.weight.detach()) == 3.0
 
 
 @pytest.mark.parametrize("k", [0, 2])
@@ -100,8 +104,8 @@ def test_cached_prefix_gives_the_same_logits_as_the_full_forward(make_model, k):
     model = make_model().eval()
     freezing.unfreeze_top_k(model, k)
     prefix = freezing.frozen_prefix_length(model)
-    cache = PrefixCache(model, TEXTS, prefix)
-    half = PrefixCache(model, TEXTS, prefix, storage_dtype=torch.float16)
+    cache = PrefixCache.build(model, TEXTS, prefix)
+    half = PrefixCache.build(model, TEXTS, prefix, storage_dtype=torch.float16)
     with torch.no_grad():
         cached = model.classify(cache.encode(model, np.arange(len(TEXTS))))
         cached_half = model.classify(half.encode(model, np.arange(len(TEXTS))))
@@ -109,6 +113,46 @@ def test_cached_prefix_gives_the_same_logits_as_the_full_forward(make_model, k):
     for task in model.task_labels:
         torch.testing.assert_close(cached[task], full[task], atol=1e-5, rtol=0)
         torch.testing.assert_close(cached_half[task], full[task], atol=1e-3, rtol=0)
+
+
+def test_heads_can_train_from_precomputed_embeddings(make_model, encoder):
+    from helpers.encoder import embed
+
+    model = make_model().eval()
+    freezing.freeze_backbone(model)
+    cache = PrefixCache.from_sentence_embeddings(embed(encoder, TEXTS, max_length=128), model)
+    with torch.no_grad():
+        cached = model.classify(cache.encode(model, np.arange(len(TEXTS))))
+        full = model(model.tokenize(TEXTS))
+    for task in model.task_labels:
+        torch.testing.assert_close(cached[task], full[task], atol=1e-5, rtol=0)
+    train, validation = tiny_data(model)
+    caches = {
+        task: PrefixCache.from_sentence_embeddings(embed(encoder, d.texts), model)
+        for task, d in train.items()
+    }
+    result = train_multitask(
+        model,
+        train,
+        validation,
+        TrainingConfig(epochs=2, progress=False),
+        train_caches=caches,
+        validation_caches=caches,
+    )
+    assert len(result.history) == 2
+
+
+def test_a_cache_that_does_not_fit_is_refused(make_model, encoder):
+    from helpers.encoder import embed
+
+    model = make_model()
+    freezing.freeze_backbone(model)
+    train, validation = tiny_data(model)
+    wrong = {"sentiment": PrefixCache.from_sentence_embeddings(embed(encoder, TEXTS[:3]), model)}
+    with pytest.raises(ValueError, match="holds 3 sentences"):
+        train_multitask(
+            model, train, validation, TrainingConfig(epochs=1, progress=False), train_caches=wrong
+        )
 
 
 def test_limit_per_task_keeps_label_proportions():
@@ -165,6 +209,14 @@ def test_punctuation_dropout_with_the_cache(make_model):
     config = TrainingConfig(epochs=1, batch_size=3, punctuation_dropout=0.5, progress=False)
     result = train_multitask(model, train, validation, config)
     assert result.examples_seen == 12
+
+
+def test_data_for_a_task_without_a_head_is_refused(make_model):
+    model = make_model()
+    train, validation = tiny_data(model)
+    extra = {**train, "topic": TaskData(["a b", "c d"], np.array([0, 1]))}
+    with pytest.raises(ValueError, match="no head for"):
+        train_multitask(model, extra, validation, TrainingConfig(epochs=1, progress=False))
 
 
 def test_training_everything_frozen_is_refused(make_model):
