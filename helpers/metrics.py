@@ -54,3 +54,22 @@ def cross_validated_probe_scores(
 ) -> dict:
     """Accuracy and macro-F1 of a linear probe by stratified k-fold cross-validation."""
     return classification_scores(labels, cross_validated_probe_predictions(features, labels, folds, seed))
+
+
+def confident_mistakes(
+    texts: Sequence[str], y_true: Sequence[str], probabilities: np.ndarray, labels: Sequence[str], n: int = 8
+):
+    """The `n` wrong predictions the model was most sure of, most confident first."""
+    import pandas as pd
+
+    predicted = np.asarray(labels)[probabilities.argmax(axis=1)]
+    table = pd.DataFrame(
+        {
+            "text": list(texts),
+            "true": list(y_true),
+            "predicted": predicted,
+            "confidence": probabilities.max(axis=1),
+        }
+    )
+    wrong = table[table.true != table.predicted]
+    return wrong.sort_values("confidence", ascending=False, kind="stable").head(n).reset_index(drop=True)

@@ -142,3 +142,30 @@ def _box(ax, x, y, width, height, title, subtitle, colour):
 
 def _arrow(ax, x0, y0, x1, y1):
     ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "black"})
+
+
+def confusion_heatmap(y_true, y_pred, labels: list[str], title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Row-normalised confusion matrix: each row shows where the sentences of one true class went."""
+    from sklearn.metrics import confusion_matrix
+
+    ax = ax or plt.gca()
+    matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
+    sns.heatmap(
+        matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=labels, yticklabels=labels,
+        cbar=False, square=True, ax=ax,
+    )  # fmt: skip
+    ax.set(title=title, xlabel="predicted", ylabel="true")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.tick_params(axis="y", labelrotation=0)
+    return ax
+
+
+def learning_curves(history: pd.DataFrame, tasks: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
+    """Validation macro-F1 per task after each epoch, from a `TrainingResult.history`."""
+    ax = ax or plt.gca()
+    for task in tasks:
+        ax.plot(history["epoch"], history[f"{task}_macro_f1"], marker="o", label=task)
+    ax.set(xlabel="epoch", ylabel="validation macro-F1", title="Learning curves", ylim=(0, 1))
+    ax.set_xticks(history["epoch"])
+    ax.legend(loc="lower right")
+    return ax

@@ -7,15 +7,24 @@
 It shows a progress bar while training and ends with one JSON line of validation and test
 metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
 next to `training.json` (the configuration and the per-epoch history).
+
+Several processes, one per CPU socket or GPU, with PyTorch's DistributedDataParallel:
+
+    torchrun --nproc_per_node 2 -m helpers.train --out models/mtl ...
+
+Each process trains on its own shard of the data (gloo on CPU, NCCL on CUDA); rank 0 evaluates,
+logs and saves. `--batch-size` is per process, so the effective batch is N times larger.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+import torch
 import transformers
 
 from helpers.data import TASK_LABELS
@@ -100,15 +109,37 @@ def check_output_dir(parser: argparse.ArgumentParser, out: Path, overwrite: bool
         parser.error(f"--out {out} already exists and is not empty; pass --overwrite to replace it")
 
 
+def start_distributed(requested_device: str | None) -> tuple[int, str | None]:
+    """Join the process group when launched by torchrun; return (rank, device for this process)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, requested_device
+    use_cuda = torch.cuda.is_available() and requested_device != "cpu"
+    torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
+    if use_cuda:
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local_rank)
+        return torch.distributed.get_rank(), f"cuda:{local_rank}"
+    return torch.distributed.get_rank(), "cpu"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_output_dir(parser, args.out, args.overwrite)
+    rank, device = start_distributed(args.device)
+    try:
+        return train_and_save(args, rank, device)
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> int:
     seed_everything(args.seed)
-    if args.no_progress:
+    if args.no_progress or rank != 0:
         transformers.utils.logging.disable_progress_bar()
 
-    model = MultiTaskModel(TASK_LABELS, head=args.head, device=args.device)
+    model = MultiTaskModel(TASK_LABELS, head=args.head, device=device)
     if args.freeze_backbone:
         freeze_backbone(model)
     elif args.unfreeze_top_k is not None:
@@ -128,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
     )
     result = train_multitask(model, train, validation, config)
+    if rank != 0:  # only the first process evaluates and saves
+        return 0
 
     model.save(args.out)
     report = {

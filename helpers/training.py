@@ -112,6 +112,10 @@ class TaskBatchSampler:
     - `temperature`: probability proportional to size^(1/T), in between the two.
     Each task's examples are reshuffled whenever they run out. An epoch has as many batches as the
     data has full batches, whatever the strategy.
+
+    Under distributed training every rank holds a shard of each task: the ranks pass the global
+    sizes (`probability_sizes`) and the global number of steps, so that they all draw the same task
+    at every step, and an `index_seed` of their own to shuffle their shard.
     """
 
     def __init__(
@@ -121,32 +125,42 @@ class TaskBatchSampler:
         strategy: str = "proportional",
         temperature: float = 2.0,
         seed: int = 0,
+        *,
+        probability_sizes: Mapping[str, int] | None = None,
+        steps_per_epoch: int | None = None,
+        index_seed: int | None = None,
     ):
         self.sizes = {task: size for task, size in sizes.items() if size > 0}
         self.batch_size = batch_size
         self.strategy = strategy
-        self.probabilities = task_probabilities(self.sizes, strategy, temperature)
-        self.rng = np.random.default_rng(seed)
+        self.probabilities = task_probabilities(
+            {task: (probability_sizes or self.sizes)[task] for task in self.sizes}, strategy, temperature
+        )
+        self.steps_per_epoch = steps_per_epoch or max(1, math.ceil(sum(self.sizes.values()) / batch_size))
+        self.task_rng = np.random.default_rng(seed)
+        self.index_rng = self.task_rng if index_seed is None else np.random.default_rng(index_seed)
         self.tasks = list(self.sizes)
         self._queues = {task: np.zeros(0, dtype=np.int64) for task in self.tasks}
         self._turn = 0
 
     def __len__(self) -> int:
-        return max(1, math.ceil(sum(self.sizes.values()) / self.batch_size))
+        return self.steps_per_epoch
 
     def _next_task(self) -> str:
         if self.strategy == "uniform":
             task = self.tasks[self._turn % len(self.tasks)]
             self._turn += 1
             return task
-        return self.tasks[self.rng.choice(len(self.tasks), p=[self.probabilities[t] for t in self.tasks])]
+        return self.tasks[
+            self.task_rng.choice(len(self.tasks), p=[self.probabilities[t] for t in self.tasks])
+        ]
 
     def _take(self, task: str) -> np.ndarray:
         taken = []
         needed = min(self.batch_size, self.sizes[task])
         while needed > 0:
             if len(self._queues[task]) == 0:
-                self._queues[task] = self.rng.permutation(self.sizes[task])
+                self._queues[task] = self.index_rng.permutation(self.sizes[task])
             chunk, self._queues[task] = self._queues[task][:needed], self._queues[task][needed:]
             taken.append(chunk)
             needed -= len(chunk)
@@ -472,6 +486,30 @@ class _Batches:
         return self.model.encode_from_layer(hidden, batch["attention_mask"], self.prefix)
 
 
+def distributed_rank_and_size() -> tuple[int, int]:
+    """(rank, number of processes) under `torch.distributed`, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def shard(data: Mapping[str, TaskData], rank: int, world_size: int) -> dict[str, TaskData]:
+    """Every `world_size`-th example of each task, starting at `rank`: disjoint shards that cover the data."""
+    return {task: examples.subset(range(rank, len(examples), world_size)) for task, examples in data.items()}
+
+
+class _TrainingStep(nn.Module):
+    """One step's forward pass and loss, as a module so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, batches: _Batches):
+        super().__init__()
+        self.model, self.combiner, self.batches = model, combiner, batches
+
+    def forward(self, task: str, rows: np.ndarray, labels: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = self.model.classify(self.batches.embed(task, rows))
+        return self.combiner(masked_task_losses(logits, labels))
+
+
 def train_multitask(
     model: MultiTaskModel,
     train: Mapping[str, TaskData],
@@ -491,14 +529,19 @@ def train_multitask(
     the tasks. `on_step(step, model)` is called after every optimiser step (for drift tracking).
     `train_caches` / `validation_caches` reuse prefix caches built earlier (`build_prefix_caches`)
     so that several runs from the same pre-trained weights pay for the frozen layers only once.
+
+    Under `torch.distributed` (e.g. `torchrun`), each process trains on a disjoint shard of every
+    task through DistributedDataParallel, the training loss is averaged over the processes, and
+    rank 0 evaluates and decides when to stop for all of them.
     """
     config = config or TrainingConfig()
     for name, data in (("train", train), ("validation", validation)):
         unknown = sorted(set(data) - set(model.task_labels))
         if unknown:
             raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
+    rank, world_size = distributed_rank_and_size()
     torch.manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
+    rng = np.random.default_rng([config.seed, rank])
     tasks = list(model.task_labels)
     combiner = LossCombiner(tasks, config.loss_weighting, config.loss_weights).to(model.device)
     prefix = frozen_prefix_length(model)
@@ -510,18 +553,27 @@ def train_multitask(
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen")
     optimizer = torch.optim.AdamW(groups)
+    global_sizes = {task: len(examples) for task, examples in train.items()}
+    if world_size > 1:
+        if train_caches is not None:
+            raise ValueError("prebuilt training caches cannot be sharded; let each process build its own")
+        train = shard(train, rank, world_size)
     sampler = TaskBatchSampler(
         {task: len(examples) for task, examples in train.items()},
         config.batch_size,
         config.sampling,
         config.temperature,
         config.seed,
+        probability_sizes=global_sizes,
+        steps_per_epoch=max(1, math.ceil(sum(global_sizes.values()) / (config.batch_size * world_size))),
+        index_seed=None if world_size == 1 else config.seed * 1000 + rank + 1,
     )
     total_steps = len(sampler) * config.epochs
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_fraction * total_steps), total_steps
     )
     use_amp = config.amp if config.amp is not None else model.device.type == "cuda"
+    is_main = rank == 0
 
     for caches, data in ((train_caches, train), (validation_caches, validation)):
         for task, cache in (caches or {}).items():
@@ -532,18 +584,26 @@ def train_multitask(
                 )
     start = time.perf_counter()
     batches = _Batches(model, train, prefix, config, rng, train_caches)
-    if prefix > 0 and config.use_prefix_cache and validation_caches is None:
+    if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
         validation_caches = build_prefix_caches(model, validation, prefix)
+    training_step = _TrainingStep(model, combiner, batches)
+    if world_size > 1:
+        device_ids = [model.device.index] if model.device.type == "cuda" else None
+        training_step = nn.parallel.DistributedDataParallel(
+            training_step, device_ids=device_ids, find_unused_parameters=True
+        )
     stopper = EarlyStopping(config.patience)
     records, examples_seen, step, stopped_early = [], 0, 0, False
     for epoch in range(1, config.epochs + 1):
         _train_mode(model, prefix)
         losses = []
-        for task, rows in tqdm(sampler, desc=f"epoch {epoch}", disable=not config.progress, leave=False):
+        progress = tqdm(
+            sampler, desc=f"epoch {epoch}", disable=not (config.progress and is_main), leave=False
+        )
+        for task, rows in progress:
+            labels = batch_labels(tasks, task, train[task].labels[rows])
             with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = model.classify(batches.embed(task, rows))
-            task_losses = masked_task_losses(logits, batch_labels(tasks, task, train[task].labels[rows]))
-            loss = combiner(task_losses)
+                loss = training_step(task, rows, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.max_grad_norm)
@@ -554,23 +614,22 @@ def train_multitask(
             step += 1
             if on_step is not None:
                 on_step(step, model)
-        scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
-        mean_f1 = float(np.mean([s["macro_f1"] for s in scores.values()]))
-        record = {
-            "epoch": epoch,
-            "step": step,
-            "train_loss": float(np.mean(losses)),
-            "mean_macro_f1": mean_f1,
-        }
-        for task, task_scores in scores.items():
-            record.update({f"{task}_{name}": value for name, value in task_scores.items()})
+        train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
+        record = {"epoch": epoch, "step": step, "train_loss": train_loss}
+        if is_main:
+            scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
+            record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
+            for task, task_scores in scores.items():
+                record.update({f"{task}_{name}": value for name, value in task_scores.items()})
+        # every process takes rank 0's score, so all of them keep the same best epoch and stop together
+        record["mean_macro_f1"] = _from_rank_zero(record.get("mean_macro_f1", 0.0), world_size, model.device)
         record.update({f"{task}_loss_weight": weight for task, weight in combiner.task_weights().items()})
         records.append(record)
-        if config.progress:
+        if config.progress and is_main:
             tqdm.write(
                 f"epoch {epoch}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
             )
-        if stopper.update(mean_f1, epoch, model):
+        if stopper.update(record["mean_macro_f1"], epoch, model):
             stopped_early = epoch < config.epochs
             break
     seconds = time.perf_counter() - start
@@ -583,6 +642,22 @@ def train_multitask(
         stopped_early=stopped_early,
         loss_combiner=combiner,
         seconds=seconds,
-        examples_seen=examples_seen,
+        examples_seen=int(_mean_over_processes(examples_seen, world_size, model.device) * world_size),
         config=asdict(config),
     )
+
+
+def _mean_over_processes(value: float, world_size: int, device: torch.device | None = None) -> float:
+    if world_size == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor)
+    return float(tensor.item()) / world_size
+
+
+def _from_rank_zero(value: float, world_size: int, device: torch.device | None = None) -> float:
+    if world_size == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.broadcast(tensor, src=0)
+    return float(tensor.item())

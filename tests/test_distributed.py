@@ -1,0 +1,99 @@
+"""Distributed training on CPU: two gloo processes end with identical weights; torchrun runs the CLI."""
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from helpers import freezing
+from helpers.model import MultiTaskModel
+from helpers.training import TaskData, TrainingConfig, shard, train_multitask
+from tests.conftest import TWO_TASKS
+
+TYPES = [
+    "Close the door.",
+    "Where are you?",
+    "What a goal!",
+    "The bus was late.",
+    "Sit down.",
+    "Who won?",
+] * 3
+MOODS = ["I love this.", "This is awful.", "It is a chair.", "Great work!", "Terrible food.", "A table."] * 3
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def weight_digest(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.state_dict().items()):
+        digest.update(name.encode() + parameter.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def train_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    try:
+        model = MultiTaskModel(TWO_TASKS, device="cpu")
+        freezing.unfreeze_top_k(model, 1)
+        before = weight_digest(model)
+        data = {
+            "sentence_type": TaskData(TYPES, np.array([2, 1, 3, 0, 2, 1] * 3)),
+            "sentiment": TaskData(MOODS, np.array([2, 0, 1, 2, 0, 1] * 3)),
+        }
+        config = TrainingConfig(epochs=2, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, progress=False)
+        result = train_multitask(model, data, data, config)
+        record = {
+            "before": before,
+            "after": weight_digest(model),
+            "examples_seen": result.examples_seen,
+            "epochs": len(result.history),
+        }
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
+            json.dump(record, handle)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_shards_are_disjoint_and_cover_the_data():
+    data = {"t": TaskData([str(i) for i in range(11)], np.arange(11) % 2)}
+    shards = [shard(data, rank, 3)["t"].texts for rank in range(3)]
+    assert sorted(sum(shards, [])) == sorted(data["t"].texts)
+    assert all(not set(a) & set(b) for i, a in enumerate(shards) for b in shards[i + 1 :])
+
+
+def test_two_gloo_processes_end_with_identical_weights(tmp_path):
+    mp.spawn(train_on_rank, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+    assert ranks[0]["after"] == ranks[1]["after"], "the processes drifted apart"
+    assert ranks[0]["after"] != ranks[0]["before"], "nothing was trained"  # heads start apart; DDP syncs them
+    assert ranks[0]["examples_seen"] == ranks[1]["examples_seen"] > 0
+    assert ranks[0]["epochs"] == ranks[1]["epochs"] == 2
+
+
+def test_torchrun_trains_the_cli_and_rank_zero_saves_a_loadable_model(tmp_path):
+    out = tmp_path / "model"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "helpers.train", "--out", str(out), "--epochs", "1", "--max-train-per-task", "32",
+        "--max-eval-per-task", "16", "--unfreeze-top-k", "1", "--batch-size", "8", "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reports = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 1, "only rank 0 reports"
+    assert set(json.loads(reports[0])["test"]) == {"sentence_type", "sentiment"}
+    model = MultiTaskModel.load(out, device="cpu")
+    assert set(model.predict(["Is it raining?"])) == {"sentence_type", "sentiment"}
