@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: run test lint lab data data-check clean
+.PHONY: run test lint lab data data-check bench clean
 
 # Create the virtual environment when missing and (re)install whenever the pins change.
 $(INSTALLED): pyproject.toml
@@ -35,6 +35,10 @@ data: $(INSTALLED)
 ## Check that the committed data is byte-identical to a fresh build from the archives.
 data-check: $(INSTALLED)
 	$(BIN)/python scripts/build_data.py --check
+
+## Measure notebook times and memory, encoder, training and inference throughput -> benchmarks/RESULTS.md.
+bench: $(INSTALLED)
+	$(BIN)/python scripts/benchmark.py
 
 clean:
 	rm -rf build .cache

@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head", choices=HEAD_KINDS, default="linear")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already saved in --out")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue an interrupted run from its last checkpoint (written after every epoch)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
@@ -122,10 +126,19 @@ def start_distributed(requested_device: str | None) -> tuple[int, str | None]:
     return torch.distributed.get_rank(), "cpu"
 
 
+def checkpoint_path(out: Path) -> Path:
+    """Where a run saving to `out` keeps its per-epoch checkpoint (beside `out`, hidden)."""
+    return out.parent / f".{out.name}.checkpoint.pt"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_output_dir(parser, args.out, args.overwrite)
+    if args.resume and not checkpoint_path(args.out).is_file():
+        parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
+    if args.resume and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        parser.error("--resume works in a single process only")
     rank, device = start_distributed(args.device)
     try:
         return train_and_save(args, rank, device)
@@ -158,11 +171,12 @@ def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> i
         seed=args.seed,
         progress=not args.no_progress,
     )
-    result = train_multitask(model, train, validation, config)
+    checkpoint = checkpoint_path(args.out)
+    result = train_multitask(model, train, validation, config, checkpoint=checkpoint, resume=args.resume)
     if rank != 0:  # only the first process evaluates and saves
         return 0
 
-    model.save(args.out)
+    model.save(args.out)  # atomic: an interrupted save leaves any previous model in place
     report = {
         "out": str(args.out),
         "best_epoch": result.best_epoch,
@@ -173,6 +187,7 @@ def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> i
     }
     record = {"config": result.config, "history": result.history.to_dict(orient="records"), **report}
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    checkpoint.unlink(missing_ok=True)
     print(json.dumps(report))
     return 0
 

@@ -14,9 +14,11 @@ run, so the data is not re-encoded every epoch.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -170,6 +172,21 @@ class TaskBatchSampler:
         for _ in range(len(self)):
             task = self._next_task()
             yield task, self._take(task)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue the same sequence of batches (for checkpoints)."""
+        return {
+            "task_rng": self.task_rng.bit_generator.state,
+            "index_rng": self.index_rng.bit_generator.state,
+            "queues": {task: queue.copy() for task, queue in self._queues.items()},
+            "turn": self._turn,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.task_rng.bit_generator.state = state["task_rng"]
+        self.index_rng.bit_generator.state = state["index_rng"]
+        self._queues = {task: np.asarray(queue) for task, queue in state["queues"].items()}
+        self._turn = state["turn"]
 
 
 # ----- how the task losses are combined ------------------------------------------------------------
@@ -519,6 +536,8 @@ def train_multitask(
     on_step=None,
     train_caches: Mapping[str, PrefixCache] | None = None,
     validation_caches: Mapping[str, PrefixCache] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
 ) -> TrainingResult:
     """Train `model` on several tasks at once; keep the weights of the best validation epoch.
 
@@ -533,6 +552,10 @@ def train_multitask(
     Under `torch.distributed` (e.g. `torchrun`), each process trains on a disjoint shard of every
     task through DistributedDataParallel, the training loss is averaged over the processes, and
     rank 0 evaluates and decides when to stop for all of them.
+
+    With `checkpoint`, the complete training state (weights, optimiser, schedule, random number
+    generators, history) is written there after every epoch, atomically; `resume=True` continues
+    from it and ends exactly where an uninterrupted run would have.
     """
     config = config or TrainingConfig()
     for name, data in (("train", train), ("validation", validation)):
@@ -593,8 +616,24 @@ def train_multitask(
             training_step, device_ids=device_ids, find_unused_parameters=True
         )
     stopper = EarlyStopping(config.patience)
-    records, examples_seen, step, stopped_early = [], 0, 0, False
-    for epoch in range(1, config.epochs + 1):
+    records, examples_seen, step, stopped_early, first_epoch = [], 0, 0, False, 1
+    if resume:
+        if world_size > 1:
+            raise ValueError("resuming is supported in a single process only")
+        state = torch.load(checkpoint, weights_only=False)
+        if {**state["config"], "progress": config.progress} != asdict(config):
+            raise ValueError(f"{checkpoint} was written with a different training configuration")
+        model.load_state_dict(state["model"])
+        combiner.load_state_dict(state["combiner"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        sampler.load_state_dict(state["sampler"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        stopper.__dict__.update(state["stopper"])
+        records, examples_seen, step = state["records"], state["examples_seen"], state["step"]
+        first_epoch = state["epoch"] + 1
+    for epoch in range(first_epoch, config.epochs + 1):
         _train_mode(model, prefix)
         losses = []
         progress = tqdm(
@@ -629,7 +668,19 @@ def train_multitask(
             tqdm.write(
                 f"epoch {epoch}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
             )
-        if stopper.update(record["mean_macro_f1"], epoch, model):
+        stop = stopper.update(record["mean_macro_f1"], epoch, model)
+        if checkpoint is not None and is_main:
+            save_checkpoint(
+                checkpoint,
+                {
+                    "epoch": epoch, "step": step, "examples_seen": examples_seen, "records": records,
+                    "config": asdict(config), "model": model.state_dict(), "combiner": combiner.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "sampler": sampler.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "stopper": dict(stopper.__dict__),
+                },
+            )  # fmt: skip
+        if stop:
             stopped_early = epoch < config.epochs
             break
     seconds = time.perf_counter() - start
@@ -645,6 +696,15 @@ def train_multitask(
         examples_seen=int(_mean_over_processes(examples_seen, world_size, model.device) * world_size),
         config=asdict(config),
     )
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Write a training checkpoint atomically: a crash leaves the previous checkpoint in place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
 
 
 def _mean_over_processes(value: float, world_size: int, device: torch.device | None = None) -> float:

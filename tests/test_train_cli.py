@@ -51,6 +51,12 @@ def test_a_previous_model_is_never_overwritten_silently(tmp_path, capsys):
     assert (previous / "multitask_config.json").read_text() == "{}"
 
 
+def test_resume_without_a_checkpoint_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(tmp_path / "model"), "--resume"])
+    assert stop.value.code == 2 and "no checkpoint to resume from" in capsys.readouterr().err
+
+
 def test_missing_out_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main([])
@@ -86,3 +92,4 @@ def test_a_tiny_run_end_to_end_saves_a_loadable_model(tmp_path):
     predictions = model.predict(["Where is the nearest station?", "I love this phone."])
     assert set(predictions) == {"sentence_type", "sentiment"}
     assert json.loads((out / "training.json").read_text())["config"]["seed"] == 3
+    assert not (tmp_path / ".model.checkpoint.pt").exists(), "a finished run removes its checkpoint"

@@ -234,3 +234,50 @@ def test_config_rejects_bad_values():
         TrainingConfig(punctuation_dropout=1.5)
     with pytest.raises(ValueError):
         TrainingConfig(epochs=0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(make_model, tmp_path):
+    config = TrainingConfig(epochs=3, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, patience=5, progress=False)
+
+    def trained(checkpoint=None, stop_at_step=None, resume=False):
+        model = make_model()
+        torch.manual_seed(0)
+        for head in model.heads.values():  # identical starting heads in every run
+            head.layers[-1].reset_parameters()
+        freezing.unfreeze_top_k(model, 1)
+        train, validation = tiny_data(model)
+
+        def on_step(step, _model):
+            if step == stop_at_step:
+                raise Interrupt
+
+        result = train_multitask(
+            model, train, validation, config, on_step=on_step, checkpoint=checkpoint, resume=resume
+        )
+        return model, result
+
+    reference, reference_result = trained()
+    checkpoint = tmp_path / "run.checkpoint.pt"
+    with pytest.raises(Interrupt):
+        trained(checkpoint, stop_at_step=5)  # three steps per epoch: dies in epoch 2
+    assert checkpoint.exists() and not (tmp_path / "run.checkpoint.pt.partial").exists()
+    resumed, resumed_result = trained(checkpoint, resume=True)
+    for name, parameter in reference.state_dict().items():
+        assert torch.equal(parameter, resumed.state_dict()[name]), name
+    assert resumed_result.history.equals(reference_result.history)
+
+
+def test_resuming_with_another_configuration_is_refused(make_model, tmp_path):
+    model = make_model()
+    train, validation = tiny_data(model)
+    checkpoint = tmp_path / "run.pt"
+    train_multitask(model, train, validation, TrainingConfig(epochs=1, progress=False), checkpoint=checkpoint)
+    with pytest.raises(ValueError, match="different training configuration"):
+        train_multitask(
+            make_model(), train, validation, TrainingConfig(epochs=2, progress=False), checkpoint=checkpoint,
+            resume=True,
+        )  # fmt: skip
