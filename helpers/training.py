@@ -29,6 +29,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
 from helpers.freezing import frozen_prefix_length, parameter_groups
+from helpers.memory import release_memory
 from helpers.metrics import classification_scores
 from helpers.model import MultiTaskModel
 
@@ -113,7 +114,10 @@ class TaskBatchSampler:
     - `uniform`: tasks take turns (round-robin), so a small task is seen as often as a large one;
     - `temperature`: probability proportional to size^(1/T), in between the two.
     Each task's examples are reshuffled whenever they run out. An epoch has as many batches as the
-    data has full batches, whatever the strategy.
+    data has full batches, whatever the strategy. With `lengths`, each reshuffle is cut into pools of
+    `pool_batches` batches whose examples are sorted by length before batching, and the batches are
+    shuffled again: batches hold sentences of similar length, so little compute goes to padding,
+    while which sentences meet in a batch stays random.
 
     Under distributed training every rank holds a shard of each task: the ranks pass the global
     sizes (`probability_sizes`) and the global number of steps, so that they all draw the same task
@@ -131,6 +135,8 @@ class TaskBatchSampler:
         probability_sizes: Mapping[str, int] | None = None,
         steps_per_epoch: int | None = None,
         index_seed: int | None = None,
+        lengths: Mapping[str, Sequence[int]] | None = None,
+        pool_batches: int = 50,
     ):
         self.sizes = {task: size for task, size in sizes.items() if size > 0}
         self.batch_size = batch_size
@@ -142,7 +148,9 @@ class TaskBatchSampler:
         self.task_rng = np.random.default_rng(seed)
         self.index_rng = self.task_rng if index_seed is None else np.random.default_rng(index_seed)
         self.tasks = list(self.sizes)
-        self._queues = {task: np.zeros(0, dtype=np.int64) for task in self.tasks}
+        self.lengths = {task: np.asarray(lengths[task]) for task in self.tasks} if lengths else None
+        self.pool_batches = pool_batches
+        self._queues: dict[str, list[np.ndarray]] = {task: [] for task in self.tasks}
         self._turn = 0
 
     def __len__(self) -> int:
@@ -157,16 +165,23 @@ class TaskBatchSampler:
             self.task_rng.choice(len(self.tasks), p=[self.probabilities[t] for t in self.tasks])
         ]
 
+    def _batches_of_one_pass(self, task: str) -> list[np.ndarray]:
+        """One reshuffle of a task's examples, cut into batches (length-grouped when lengths are known)."""
+        order = self.index_rng.permutation(self.sizes[task])
+        if self.lengths is None:
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = []
+        pool = self.batch_size * self.pool_batches
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[task][chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in self.index_rng.permutation(len(batches))]
+
     def _take(self, task: str) -> np.ndarray:
-        taken = []
-        needed = min(self.batch_size, self.sizes[task])
-        while needed > 0:
-            if len(self._queues[task]) == 0:
-                self._queues[task] = self.index_rng.permutation(self.sizes[task])
-            chunk, self._queues[task] = self._queues[task][:needed], self._queues[task][needed:]
-            taken.append(chunk)
-            needed -= len(chunk)
-        return np.concatenate(taken)
+        if not self._queues[task]:
+            self._queues[task] = self._batches_of_one_pass(task)
+        return self._queues[task].pop(0)
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         for _ in range(len(self)):
@@ -178,14 +193,16 @@ class TaskBatchSampler:
         return {
             "task_rng": self.task_rng.bit_generator.state,
             "index_rng": self.index_rng.bit_generator.state,
-            "queues": {task: queue.copy() for task, queue in self._queues.items()},
+            "queues": {task: [batch.copy() for batch in queue] for task, queue in self._queues.items()},
             "turn": self._turn,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.task_rng.bit_generator.state = state["task_rng"]
         self.index_rng.bit_generator.state = state["index_rng"]
-        self._queues = {task: np.asarray(queue) for task, queue in state["queues"].items()}
+        self._queues = {
+            task: [np.asarray(batch) for batch in queue] for task, queue in state["queues"].items()
+        }
         self._turn = state["turn"]
 
 
@@ -257,15 +274,17 @@ class PrefixCache:
     """The frozen part of the encoder, computed once per sentence.
 
     With the embeddings and the lowest `prefix` layers frozen, the token states that leave layer
-    `prefix` depend only on the sentence. `build` stores them per sentence without padding, and
-    `encode` re-pads them per batch and runs only the layers above (`storage_dtype=torch.float16`
-    halves the memory at ~1e-4 error in the logits). With all layers frozen, the pooled sentence
-    embeddings are stored instead and only the heads need to run; `from_sentence_embeddings` wraps
-    embeddings computed elsewhere (e.g. loaded from `helpers.embedding_cache`).
+    `prefix` depend only on the sentence. `build` stores them without padding, all sentences in one
+    flat tensor (one allocation, not thousands), and `encode` re-pads a batch and runs only the
+    layers above (`storage_dtype=torch.float16` halves the memory at ~1e-4 error in the logits).
+    With all layers frozen, the pooled sentence embeddings are stored instead and only the heads
+    run; `from_sentence_embeddings` wraps embeddings computed elsewhere (e.g. the disk cache).
     """
 
-    def __init__(self, items: Sequence[torch.Tensor], prefix: int, sentence_level: bool):
-        self.items = list(items)
+    def __init__(self, states: torch.Tensor, lengths: Sequence[int], prefix: int, sentence_level: bool):
+        self.states = states  # (total tokens, width), or (sentences, width) when sentence_level
+        self.lengths = torch.as_tensor(lengths, dtype=torch.long)
+        self.offsets = torch.cumsum(self.lengths, 0) - self.lengths
         self.prefix = prefix
         self.sentence_level = sentence_level
 
@@ -280,7 +299,7 @@ class PrefixCache:
     ) -> PrefixCache:
         """Run the frozen prefix once over `texts` (length-sorted batches, inference mode)."""
         sentence_level = prefix == len(model.layers)
-        items: list[torch.Tensor] = [None] * len(texts)
+        pieces: list[torch.Tensor] = [None] * len(texts)
         order = np.argsort([-len(text) for text in texts], kind="stable")
         was_training = model.training
         model.eval()
@@ -292,35 +311,47 @@ class PrefixCache:
                 if sentence_level:
                     pooled = model.encode_from_layer(hidden, batch["attention_mask"], prefix).float().cpu()
                     for row, vector in zip(rows, pooled, strict=True):
-                        items[row] = vector.clone()
+                        pieces[row] = vector[None]
                 else:
                     lengths = batch["attention_mask"].sum(dim=1).tolist()
                     states = hidden.to(storage_dtype).cpu()
                     for row, sentence_states, length in zip(rows, states, lengths, strict=True):
-                        items[row] = sentence_states[:length].clone()
+                        pieces[row] = sentence_states[:length]
         model.train(was_training)
-        return cls(items, prefix, sentence_level)
+        release_memory()  # the batches' temporary activations
+        if not pieces:
+            width = model.backbone.config.hidden_size
+            return cls(torch.zeros(0, width), [], prefix, sentence_level)
+        return cls(torch.cat(pieces), [len(piece) for piece in pieces], prefix, sentence_level)
 
     @classmethod
     def from_sentence_embeddings(cls, embeddings: np.ndarray, model: MultiTaskModel) -> PrefixCache:
         """Wrap precomputed sentence embeddings (they must match the model's pooling and normalisation)."""
         vectors = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
-        return cls(list(vectors), len(model.layers), sentence_level=True)
+        return cls(vectors, [1] * len(vectors), len(model.layers), sentence_level=True)
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.lengths)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the cached states."""
+        return self.states.element_size() * self.states.nelement()
 
     def encode(self, model: MultiTaskModel, indices: Sequence[int]) -> torch.Tensor:
         """Sentence embeddings of the cached sentences `indices`, running only the unfrozen layers."""
+        indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         if self.sentence_level:
-            return torch.stack([self.items[i] for i in indices]).to(model.device)
-        states = [self.items[i] for i in indices]
-        longest = max(len(s) for s in states)
-        hidden = torch.zeros(len(states), longest, states[0].shape[1], dtype=torch.float32)
-        mask = torch.zeros(len(states), longest, dtype=torch.long)
-        for row, sentence_states in enumerate(states):
-            hidden[row, : len(sentence_states)] = sentence_states.float()
-            mask[row, : len(sentence_states)] = 1
+            return self.states[indices].to(model.device)
+        lengths = self.lengths[indices]
+        longest = int(lengths.max())
+        hidden = torch.zeros(len(indices), longest, self.states.shape[1], dtype=torch.float32)
+        mask = torch.zeros(len(indices), longest, dtype=torch.long)
+        for row, (offset, length) in enumerate(
+            zip(self.offsets[indices].tolist(), lengths.tolist(), strict=True)
+        ):
+            hidden[row, :length] = self.states[offset : offset + length].float()
+            mask[row, :length] = 1
         return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
 
 
@@ -342,6 +373,7 @@ class TrainingConfig:
     encoder_lr: float = 5e-5
     head_lr: float = 1e-3
     layer_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
+    gradual_unfreezing: bool = False  # trainable layers join one by one, top first (ULMFiT)
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
     max_grad_norm: float = 1.0
@@ -425,6 +457,32 @@ class EarlyStopping:
                 parameters[name].copy_(value)
 
 
+def predict_labels(
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    batch_size: int = 128,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> dict[str, np.ndarray]:
+    """Predicted label indices per task for each task's own examples (length-sorted batches)."""
+    predictions = {}
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for task, examples in data.items():
+            predicted = np.zeros(len(examples), dtype=np.int64)
+            order = np.argsort([-len(text) for text in examples.texts], kind="stable")  # little padding
+            for start in range(0, len(examples), batch_size):
+                rows = order[start : start + batch_size]
+                if caches is not None and task in caches:
+                    embeddings = caches[task].encode(model, rows)
+                else:
+                    embeddings = model.encode(model.tokenize([examples.texts[i] for i in rows]))
+                predicted[rows] = model.classify(embeddings, [task])[task].argmax(dim=-1).cpu().numpy()
+            predictions[task] = predicted
+    model.train(was_training)
+    return predictions
+
+
 def evaluate(
     model: MultiTaskModel,
     data: Mapping[str, TaskData],
@@ -432,24 +490,13 @@ def evaluate(
     caches: Mapping[str, PrefixCache] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 per task, each task scored on its own examples."""
-    scores = {}
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        for task, examples in data.items():
-            predictions = []
-            for start in range(0, len(examples), batch_size):
-                rows = np.arange(start, min(start + batch_size, len(examples)))
-                if caches is not None and task in caches:
-                    embeddings = caches[task].encode(model, rows)
-                else:
-                    embeddings = model.encode(model.tokenize([examples.texts[i] for i in rows]))
-                predictions.append(model.classify(embeddings, [task])[task].argmax(dim=-1).cpu().numpy())
-            predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
-            labels = list(range(len(model.task_labels[task])))
-            scores[task] = classification_scores(examples.labels, predicted, labels=labels)
-    model.train(was_training)
-    return scores
+    predictions = predict_labels(model, data, batch_size, caches)
+    return {
+        task: classification_scores(
+            data[task].labels, predictions[task], labels=list(range(len(model.task_labels[task])))
+        )
+        for task in data
+    }
 
 
 def _train_mode(model: MultiTaskModel, prefix: int) -> None:
@@ -477,8 +524,9 @@ class _Batches:
             for task, examples in data.items():
                 if task not in self.caches:
                     self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
-                if task in self.stripped_texts:
-                    self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
+        for task in self.caches:  # a cached task needs its punctuation-stripped sentences cached too
+            if task in self.stripped_texts:
+                self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
 
     def embed(self, task: str, rows: np.ndarray) -> torch.Tensor:
         drop = np.zeros(len(rows), dtype=bool)
@@ -501,6 +549,43 @@ class _Batches:
         with torch.no_grad():
             hidden = self.model.hidden_states_at(batch, self.prefix)
         return self.model.encode_from_layer(hidden, batch["attention_mask"], self.prefix)
+
+
+def unfreezing_start_steps(group_names: Sequence[str], total_steps: int) -> dict[str, int]:
+    """The step at which each parameter group starts learning under gradual unfreezing.
+
+    The heads (and any group that is not an encoder block) learn from the start, together with the
+    top trainable layer; each lower layer joins an equal share of the steps later, the embeddings
+    last (Howard & Ruder, 2018).
+    """
+    blocks = sorted(
+        {
+            name.removesuffix(" (no decay)")
+            for name in group_names
+            if name.startswith(("layer", "embeddings"))
+        },
+        key=lambda block: -1 if block == "embeddings" else int(block.split()[1]),
+        reverse=True,
+    )
+    stage = {block: rank for rank, block in enumerate(blocks)}
+    return {
+        name: round(stage.get(name.removesuffix(" (no decay)"), 0) * total_steps / max(1, len(blocks)))
+        for name in group_names
+    }
+
+
+def gradual_unfreezing_schedule(optimizer: torch.optim.Optimizer, schedule, total_steps: int):
+    """The library's warm-up/decay `schedule`, with each layer's learning rate held at zero until its turn.
+
+    Held-back layers keep `requires_grad`, so the frozen-prefix cache stays valid; with a zero
+    learning rate (and so zero weight decay) AdamW leaves them unchanged.
+    """
+    starts = unfreezing_start_steps([group["name"] for group in optimizer.param_groups], total_steps)
+    gates = [
+        lambda step, start=starts[group["name"]]: 0.0 if step < start else schedule(step)
+        for group in optimizer.param_groups
+    ]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, gates)
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
@@ -590,11 +675,14 @@ def train_multitask(
         probability_sizes=global_sizes,
         steps_per_epoch=max(1, math.ceil(sum(global_sizes.values()) / (config.batch_size * world_size))),
         index_seed=None if world_size == 1 else config.seed * 1000 + rank + 1,
+        lengths={task: [len(text) for text in examples.texts] for task, examples in train.items()},
     )
     total_steps = len(sampler) * config.epochs
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_fraction * total_steps), total_steps
     )
+    if config.gradual_unfreezing:
+        scheduler = gradual_unfreezing_schedule(optimizer, scheduler.lr_lambdas[0], total_steps)
     use_amp = config.amp if config.amp is not None else model.device.type == "cuda"
     is_main = rank == 0
 
@@ -686,6 +774,8 @@ def train_multitask(
     seconds = time.perf_counter() - start
     stopper.restore_best(model)
     model.eval()
+    del optimizer, scheduler, training_step, batches
+    release_memory()
     return TrainingResult(
         history=pd.DataFrame(records),
         best_epoch=stopper.best_epoch,

@@ -14,10 +14,12 @@ from helpers.training import (
     TaskData,
     TrainingConfig,
     batch_labels,
+    build_prefix_caches,
     limit_per_task,
     masked_task_losses,
     task_probabilities,
     train_multitask,
+    unfreezing_start_steps,
 )
 
 TEXTS = ["Shut the window.", "Is it late?", "What a mess!", "It rained.", "Go home.", "Why?"]
@@ -281,3 +283,56 @@ def test_resuming_with_another_configuration_is_refused(make_model, tmp_path):
             make_model(), train, validation, TrainingConfig(epochs=2, progress=False), checkpoint=checkpoint,
             resume=True,
         )  # fmt: skip
+
+
+def test_gradual_unfreezing_starts_from_the_top():
+    names = ["embeddings", "layer 3", "layer 3 (no decay)", "layer 4", "layer 5", "head: sentiment"]
+    starts = unfreezing_start_steps(names, total_steps=100)
+    assert starts["head: sentiment"] == starts["layer 5"] == 0
+    assert starts["layer 4"] == 25 and starts["layer 3"] == starts["layer 3 (no decay)"] == 50
+    assert starts["embeddings"] == 75
+
+
+def test_held_back_layers_do_not_move_until_their_turn(make_model):
+    model = make_model()
+    freezing.unfreeze_top_k(model, 2)
+    train, validation = tiny_data(model)
+    lowest = model.layers[4].output.dense.weight
+    before = lowest.detach().clone()
+    seen = {}
+
+    def on_step(step, m):
+        seen[step] = torch.equal(before, lowest.detach())
+
+    config = TrainingConfig(
+        epochs=2, batch_size=4, gradual_unfreezing=True, warmup_fraction=0.0, progress=False
+    )
+    train_multitask(model, train, validation, config, on_step=on_step)
+    # 3 steps per epoch, 6 in all: layer 4 starts learning at step 3 (the scheduler counts from 0)
+    assert seen[1] and seen[2] and seen[3]
+    assert not seen[6]
+
+
+def test_length_grouped_batches_cover_every_example_once_per_pass():
+    lengths = {"t": np.arange(200) % 37}
+    sampler = TaskBatchSampler({"t": 200}, batch_size=10, seed=0, lengths=lengths, pool_batches=5)
+    batches = [rows for _, rows in sampler]
+    assert len(batches) == 20
+    assert sorted(np.concatenate(batches).tolist()) == list(range(200))
+    spread = np.mean([np.ptp(lengths["t"][rows]) for rows in batches])
+    random_spread = np.mean(
+        [np.ptp(lengths["t"][rows]) for rows in np.array_split(np.random.default_rng(0).permutation(200), 20)]
+    )
+    assert spread < random_spread / 2  # similar lengths share a batch
+
+
+def test_given_caches_with_punctuation_dropout_and_no_cache_building(make_model):
+    model = make_model()
+    freezing.unfreeze_top_k(model, 1)
+    train, validation = tiny_data(model)
+    caches = build_prefix_caches(model, train)
+    config = TrainingConfig(
+        epochs=1, batch_size=3, punctuation_dropout=1.0, use_prefix_cache=False, progress=False
+    )
+    result = train_multitask(model, train, validation, config, train_caches=caches)
+    assert result.examples_seen == 12
