@@ -11,10 +11,11 @@ it can be imported cheaply by the build script, the tests and every notebook.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
+
+from helpers.checksums import sha256_file
 
 SENTENCE_TYPE_LABELS: list[str] = ["statement", "question", "command", "exclamation"]
 SENTIMENT_LABELS: list[str] = ["negative", "neutral", "positive"]
@@ -46,15 +47,6 @@ _VERIFIED: set[tuple[str, int, int]] = set()
 
 class DataIntegrityError(RuntimeError):
     """A data file is missing or its SHA-256 does not match ``data/SHA256SUMS``."""
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 digest of a file (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_checksums(path: Path) -> dict[str, str]:
@@ -130,7 +122,12 @@ def load_sentiment(split: str | None = None, data_dir: Path | None = None) -> pd
     """
     _check_split(split)
     dtypes = {
-        "text": "str", "label": "str", "split": "str", "source": "str", "rating": "float64", "id": "str"
+        "text": "str",
+        "label": "str",
+        "split": "str",
+        "source": "str",
+        "rating": "float64",
+        "id": "str",
     }
     return _select_split(_read_csv(SENTIMENT_FILE, SENTIMENT_COLUMNS, dtypes, data_dir), split)
 

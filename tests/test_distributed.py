@@ -14,17 +14,9 @@ import torch.multiprocessing as mp
 from helpers import freezing
 from helpers.model import MultiTaskModel
 from helpers.training import TaskData, TrainingConfig, shard, train_multitask
-from tests.conftest import TWO_TASKS
+from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES, TWO_TASKS
 
-TYPES = [
-    "Close the door.",
-    "Where are you?",
-    "What a goal!",
-    "The bus was late.",
-    "Sit down.",
-    "Who won?",
-] * 3
-MOODS = ["I love this.", "This is awful.", "It is a chair.", "Great work!", "Terrible food.", "A table."] * 3
+TYPES, MOODS = TINY_TYPES * 3, TINY_MOODS * 3
 
 
 def free_port() -> int:
@@ -49,8 +41,8 @@ def train_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
         freezing.unfreeze_top_k(model, 1)
         before = weight_digest(model)
         data = {
-            "sentence_type": TaskData(TYPES, np.array([2, 1, 3, 0, 2, 1] * 3)),
-            "sentiment": TaskData(MOODS, np.array([2, 0, 1, 2, 0, 1] * 3)),
+            "sentence_type": TaskData(TYPES, np.array(TINY_TYPE_LABELS * 3)),
+            "sentiment": TaskData(MOODS, np.array(TINY_MOOD_LABELS * 3)),
         }
         config = TrainingConfig(epochs=2, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, progress=False)
         result = train_multitask(model, data, data, config)

@@ -21,6 +21,7 @@ from helpers.training import (
     train_multitask,
     unfreezing_start_steps,
 )
+from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES
 
 TEXTS = ["Shut the window.", "Is it late?", "What a mess!", "It rained.", "Go home.", "Why?"]
 
@@ -165,18 +166,10 @@ def test_limit_per_task_keeps_label_proportions():
 
 
 def tiny_data(model):
-    types = [
-        "Close the door.",
-        "Where are you?",
-        "What a goal!",
-        "The bus was late.",
-        "Sit down.",
-        "Who won?",
-    ]
-    moods = ["I love this.", "This is awful.", "It is a chair.", "Great work!", "Terrible food.", "A table."]
+    types, moods = TINY_TYPES, TINY_MOODS
     train = {
-        "sentence_type": TaskData(types, np.array([2, 1, 3, 0, 2, 1])),
-        "sentiment": TaskData(moods, np.array([2, 0, 1, 2, 0, 1])),
+        "sentence_type": TaskData(types, np.array(TINY_TYPE_LABELS)),
+        "sentiment": TaskData(moods, np.array(TINY_MOOD_LABELS)),
     }
     return train, train
 
