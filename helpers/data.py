@@ -153,6 +153,17 @@ def load_challenge_set(data_dir: Path | None = None) -> pd.DataFrame:
     return _read_csv(CHALLENGE_FILE, CHALLENGE_COLUMNS, dtypes, data_dir).reset_index(drop=True)
 
 
+def load_sentence_type_audit(data_dir: Path | None = None) -> pd.DataFrame:
+    """Load the hand-judged sample of sentence-type silver labels (50 per label).
+
+    Columns: ``text, silver_label, verdict, true_label, note``; ``verdict`` is ``correct`` or
+    ``wrong``, ``true_label`` the judged type. Use it to estimate how noisy the silver labels are.
+    """
+    dtypes = {name: "str" for name in ["text", "silver_label", "verdict", "true_label", "note"]}
+    columns = list(dtypes)
+    return _read_csv(AUDIT_FILE, columns, dtypes, data_dir).reset_index(drop=True)
+
+
 def has_terminal_punctuation(text: str) -> bool:
     """True if ``text`` ends in ``.``, ``?`` or ``!`` (ignoring trailing closing quotes/space)."""
     return text.rstrip(" \t\n\"'\u201d\u2019")[-1:] in {".", "?", "!"}

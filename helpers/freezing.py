@@ -7,6 +7,8 @@ alone. These functions only flip that flag; build the optimiser after calling th
 
 from __future__ import annotations
 
+import copy
+
 from torch import nn
 
 from helpers.model import MultiTaskModel
@@ -52,6 +54,17 @@ def freeze_head(model: MultiTaskModel, task: str) -> None:
     if task not in model.heads:
         raise KeyError(f"no head for task {task!r}; the model has {list(model.heads)}")
     set_trainable(model.heads[task], False)
+
+
+def copy_sharing_frozen(model: MultiTaskModel) -> MultiTaskModel:
+    """A copy with its own trainable parameters and the frozen ones shared with `model`, not copied.
+
+    Many runs that start from one pre-trained model then cost the memory of their trainable part
+    only (for top-1 training: 8 MB instead of 90 MB per copy). The shared parameters are the same
+    objects in both models, so do not unfreeze them in either: unfreeze before copying instead.
+    """
+    shared = {id(parameter): parameter for parameter in model.parameters() if not parameter.requires_grad}
+    return copy.deepcopy(model, memo=shared)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

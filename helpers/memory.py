@@ -2,8 +2,13 @@
 
 PyTorch on CPU frees large temporary tensors (attention scores, activations) into glibc's heap,
 which keeps them as fragmented free space instead of returning them: a notebook that runs many
-experiments in one process then grows far past what it actually uses. `malloc_trim` hands the
-free space back. Elsewhere (macOS, Windows, musl) this is a harmless no-op.
+experiments in one process then grows far past what it actually uses. Two remedies, both glibc
+only and harmless no-ops elsewhere (macOS, Windows, musl):
+
+- `release_memory` (`malloc_trim`) hands the heap's free space back, after a big step;
+- `return_large_blocks_to_os` makes glibc serve every large block with its own memory mapping,
+  returned the moment it is freed (glibc otherwise raises that threshold to the size of the
+  largest block freed, so big activation buffers end up in the heap).
 """
 
 from __future__ import annotations
@@ -24,9 +29,26 @@ def _libc():
         return None
 
 
-def release_memory() -> None:
-    """Collect garbage and return free heap memory to the operating system (glibc only)."""
-    gc.collect()
+M_MMAP_THRESHOLD = -3  # mallopt parameter number, from glibc's malloc.h
+
+
+def return_large_blocks_to_os(threshold_mb: int = 8) -> bool:
+    """Serve allocations of `threshold_mb` MB and more by mmap, so that freeing them shrinks the process.
+
+    Costs a little speed (fresh pages for each large tensor); returns False where not available.
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, threshold_mb << 20))
+
+
+def trim_heap() -> None:
+    """Return free heap memory to the operating system (glibc only); cheap enough to call often."""
     libc = _libc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def release_memory() -> None:
+    """Collect garbage, then return free heap memory to the operating system (glibc only)."""
+    gc.collect()
+    trim_heap()

@@ -73,3 +73,18 @@ def confident_mistakes(
     )
     wrong = table[table.true != table.predicted]
     return wrong.sort_values("confidence", ascending=False, kind="stable").head(n).reset_index(drop=True)
+
+
+def nearest_neighbour_scores(
+    embeddings: np.ndarray, labels: Sequence, neighbours: int = 5, folds: int = 5, seed: int = 0
+) -> dict:
+    """Accuracy and macro-F1 of a k-nearest-neighbour vote (cosine, k-fold): how well classes cluster.
+
+    Unlike a linear probe this needs no training, so it scores the geometry of the space itself,
+    the same geometry a t-SNE map draws.
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    vote = KNeighborsClassifier(n_neighbors=neighbours, metric="cosine")
+    return classification_scores(labels, cross_val_predict(vote, embeddings, labels, cv=splitter))

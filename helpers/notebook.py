@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import torch
 
+from helpers.memory import return_large_blocks_to_os
+
 FIGURE_SIZE = (7.0, 4.0)
 
 
@@ -36,6 +38,7 @@ def setup_notebook(seed: int = 42) -> None:
     import transformers
 
     seed_everything(seed)
+    return_large_blocks_to_os()  # keep long notebooks inside Binder's memory
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)

@@ -29,13 +29,14 @@ from transformers import get_linear_schedule_with_warmup
 
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
 from helpers.freezing import frozen_prefix_length, parameter_groups
-from helpers.memory import release_memory
+from helpers.memory import release_memory, trim_heap
 from helpers.metrics import classification_scores
 from helpers.model import MultiTaskModel
 
 IGNORE_INDEX = -100
 SAMPLING_STRATEGIES = ("proportional", "uniform", "temperature")
 LOSS_WEIGHTINGS = ("sum", "fixed", "uncertainty")
+TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operating system
 
 
 @dataclass
@@ -56,6 +57,10 @@ class TaskData:
     def subset(self, indices: Sequence[int]) -> TaskData:
         return TaskData([self.texts[i] for i in indices], self.labels[np.asarray(indices, dtype=np.int64)])
 
+    def without_terminal_punctuation(self) -> TaskData:
+        """The same examples with final punctuation (and closing quotes) removed from every sentence."""
+        return TaskData([strip_terminal_punctuation(text) for text in self.texts], self.labels.copy())
+
 
 def task_data(frame: pd.DataFrame, labels: Sequence[str]) -> TaskData:
     """Turn a data frame with `text` and `label` columns into `TaskData` for a task with these labels."""
@@ -75,24 +80,43 @@ def load_task_data(split: str) -> dict[str, TaskData]:
 
 
 def limit_per_task(
-    data: Mapping[str, TaskData], max_per_task: int | None, seed: int = 0
+    data: Mapping[str, TaskData], max_per_task: int | Mapping[str, int] | None, seed: int = 0
 ) -> dict[str, TaskData]:
-    """A seeded, stratified subset of at most `max_per_task` examples of each task (all when None)."""
+    """A seeded, stratified subset of at most `max_per_task` examples of each task (all when None).
+
+    `max_per_task` is one number for every task, or one per task (a task not named keeps all).
+    """
     if max_per_task is None:
         return dict(data)
+    limits = max_per_task if isinstance(max_per_task, Mapping) else dict.fromkeys(data, max_per_task)
     limited = {}
     rng = np.random.default_rng(seed)
     for task, examples in data.items():
-        if len(examples) <= max_per_task:
+        limit = limits.get(task, len(examples))
+        if len(examples) <= limit:
             limited[task] = examples
             continue
         chosen = []
         for label in np.unique(examples.labels):  # keep the label proportions
             members = np.flatnonzero(examples.labels == label)
-            share = max(1, round(max_per_task * len(members) / len(examples)))
+            share = max(1, round(limit * len(members) / len(examples)))
             chosen.extend(rng.choice(members, size=min(share, len(members)), replace=False))
         limited[task] = examples.subset(sorted(chosen))
     return limited
+
+
+def random_rows(
+    data: Mapping[str, TaskData], sizes: Mapping[str, int], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Seeded random row indices: `sizes[task]` of each task's examples (all of a task not in `sizes`).
+
+    Use them to cut the data (`TaskData.subset`) and its prefix caches (`PrefixCache.subset`) alike.
+    """
+    rng = np.random.default_rng(seed)
+    return {
+        task: np.sort(rng.permutation(len(examples))[: sizes.get(task, len(examples))])
+        for task, examples in data.items()
+    }
 
 
 # ----- which task each batch comes from ---------------------------------------------------------
@@ -333,6 +357,16 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def subset(self, indices: Sequence[int]) -> PrefixCache:
+        """A cache of the sentences `indices` only (a copy), in that order, to match `TaskData.subset`."""
+        indices = np.asarray(indices, dtype=np.int64)
+        pieces = [self.states[offset : offset + length] for offset, length in self._spans(indices)]
+        states = torch.cat(pieces) if pieces else self.states[:0].clone()
+        return PrefixCache(states, self.lengths[indices].tolist(), self.prefix, self.sentence_level)
+
+    def _spans(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        return list(zip(self.offsets[indices].tolist(), self.lengths[indices].tolist(), strict=True))
+
     @property
     def nbytes(self) -> int:
         """Memory held by the cached states."""
@@ -347,20 +381,24 @@ class PrefixCache:
         longest = int(lengths.max())
         hidden = torch.zeros(len(indices), longest, self.states.shape[1], dtype=torch.float32)
         mask = torch.zeros(len(indices), longest, dtype=torch.long)
-        for row, (offset, length) in enumerate(
-            zip(self.offsets[indices].tolist(), lengths.tolist(), strict=True)
-        ):
+        for row, (offset, length) in enumerate(self._spans(indices.numpy())):
             hidden[row, :length] = self.states[offset : offset + length].float()
             mask[row, :length] = 1
         return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
 
 
 def build_prefix_caches(
-    model: MultiTaskModel, data: Mapping[str, TaskData], prefix: int | None = None
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    prefix: int | None = None,
+    storage_dtype: torch.dtype = torch.float32,
 ) -> dict[str, PrefixCache]:
     """One `PrefixCache` per task, for the model's current frozen prefix (or the one given)."""
     prefix = frozen_prefix_length(model) if prefix is None else prefix
-    return {task: PrefixCache.build(model, examples.texts, prefix) for task, examples in data.items()}
+    return {
+        task: PrefixCache.build(model, examples.texts, prefix, storage_dtype=storage_dtype)
+        for task, examples in data.items()
+    }
 
 
 # ----- the loop ------------------------------------------------------------------------------------
@@ -383,9 +421,10 @@ class TrainingConfig:
     loss_weights: dict[str, float] | None = None
     punctuation_dropout: float = 0.0  # probability of stripping a sentence-type example's final punctuation
     punctuation_tasks: tuple[str, ...] = ("sentence_type",)
-    patience: int = 2  # early stopping: epochs without a better validation score before stopping
+    patience: int = 2  # early stopping: evaluations without a better validation score before stopping
+    evaluations_per_epoch: int = 1  # > 1: also evaluate (and keep the best model) within each epoch
     use_prefix_cache: bool = True
-    eval_batch_size: int = 128
+    eval_batch_size: int = 32  # larger batches are no faster on a CPU and their activations cost memory
     seed: int = 0
     progress: bool = True
     amp: bool | None = None  # mixed precision; None = on when training on CUDA
@@ -401,16 +440,21 @@ class TrainingConfig:
             )
         if not 0.0 <= self.punctuation_dropout <= 1.0:
             raise ValueError("punctuation_dropout must be between 0 and 1")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
+        if self.epochs < 1 or self.batch_size < 1 or self.evaluations_per_epoch < 1:
+            raise ValueError("epochs, batch_size and evaluations_per_epoch must be at least 1")
 
 
 @dataclass
 class TrainingResult:
-    """What a run leaves behind: the per-epoch history, the best epoch and the loss combiner."""
+    """What a run leaves behind: the validation history, a per-step log, the best epoch, the loss combiner.
+
+    `history` has one row per evaluation (after every epoch, or more often), `steps` one row per
+    optimiser step: the batch's task, that task's loss, the learning rate and the loss weights.
+    """
 
     history: pd.DataFrame
-    best_epoch: int
+    steps: pd.DataFrame
+    best_epoch: float
     best_score: float
     stopped_early: bool
     loss_combiner: LossCombiner
@@ -457,36 +501,67 @@ class EarlyStopping:
                 parameters[name].copy_(value)
 
 
-def predict_labels(
-    model: MultiTaskModel,
-    data: Mapping[str, TaskData],
-    batch_size: int = 128,
-    caches: Mapping[str, PrefixCache] | None = None,
-) -> dict[str, np.ndarray]:
-    """Predicted label indices per task for each task's own examples (length-sorted batches)."""
-    predictions = {}
+def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.ndarray]:
+    """`output(task, sentence embeddings)` for each task's examples, in length-sorted batches."""
+    results = {}
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         for task, examples in data.items():
-            predicted = np.zeros(len(examples), dtype=np.int64)
-            order = np.argsort([-len(text) for text in examples.texts], kind="stable")  # little padding
+            parts, order = [], np.argsort([-len(text) for text in examples.texts], kind="stable")
             for start in range(0, len(examples), batch_size):
                 rows = order[start : start + batch_size]
                 if caches is not None and task in caches:
                     embeddings = caches[task].encode(model, rows)
                 else:
                     embeddings = model.encode(model.tokenize([examples.texts[i] for i in rows]))
-                predicted[rows] = model.classify(embeddings, [task])[task].argmax(dim=-1).cpu().numpy()
-            predictions[task] = predicted
+                parts.append(output(task, embeddings).float().cpu().numpy())
+                trim_heap()  # batch shapes vary, and glibc would keep each batch's activations
+            stacked = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+            results[task] = stacked[np.argsort(order, kind="stable")]  # back to the data's order
     model.train(was_training)
-    return predictions
+    return results
+
+
+def sentence_embeddings(
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    batch_size: int = 32,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> dict[str, np.ndarray]:
+    """The model's (pooled, and normalised if the model normalises) sentence embeddings per task."""
+    return _batched_outputs(model, data, batch_size, caches, lambda task, embeddings: embeddings)
+
+
+def predict_probabilities(
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    batch_size: int = 32,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> dict[str, np.ndarray]:
+    """Class probabilities per task for each task's own examples, shape (examples, classes)."""
+
+    def probabilities(task, embeddings):
+        return model.classify(embeddings, [task])[task].float().softmax(dim=-1)
+
+    return _batched_outputs(model, data, batch_size, caches, probabilities)
+
+
+def predict_labels(
+    model: MultiTaskModel,
+    data: Mapping[str, TaskData],
+    batch_size: int = 32,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> dict[str, np.ndarray]:
+    """Predicted label indices per task for each task's own examples (length-sorted batches)."""
+    probabilities = predict_probabilities(model, data, batch_size, caches)
+    return {task: values.argmax(axis=1).astype(np.int64) for task, values in probabilities.items()}
 
 
 def evaluate(
     model: MultiTaskModel,
     data: Mapping[str, TaskData],
-    batch_size: int = 128,
+    batch_size: int = 32,
     caches: Mapping[str, PrefixCache] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Accuracy and macro-F1 per task, each task scored on its own examples."""
@@ -511,10 +586,10 @@ def _train_mode(model: MultiTaskModel, prefix: int) -> None:
 class _Batches:
     """Turns sampled indices into sentence embeddings, through the prefix cache when there is one."""
 
-    def __init__(self, model, data, prefix, config, rng, caches=None):
+    def __init__(self, model, data, prefix, config, rng, caches=None, stripped_caches=None):
         self.model, self.data, self.prefix, self.config, self.rng = model, data, prefix, config, rng
         self.caches: dict[str, PrefixCache] = dict(caches or {})
-        self.stripped: dict[str, PrefixCache] = {}
+        self.stripped: dict[str, PrefixCache] = dict(stripped_caches or {})
         self.stripped_texts = {
             task: [strip_terminal_punctuation(text) for text in data[task].texts]
             for task in data
@@ -525,7 +600,7 @@ class _Batches:
                 if task not in self.caches:
                     self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
         for task in self.caches:  # a cached task needs its punctuation-stripped sentences cached too
-            if task in self.stripped_texts:
+            if task in self.stripped_texts and task not in self.stripped:
                 self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
 
     def embed(self, task: str, rows: np.ndarray) -> torch.Tensor:
@@ -609,7 +684,9 @@ class _TrainingStep(nn.Module):
 
     def forward(self, task: str, rows: np.ndarray, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.model.classify(self.batches.embed(task, rows))
-        return self.combiner(masked_task_losses(logits, labels))
+        task_losses = masked_task_losses(logits, labels)
+        self.last_task_losses = {name: loss.detach() for name, loss in task_losses.items()}
+        return self.combiner(task_losses)
 
 
 def train_multitask(
@@ -621,6 +698,7 @@ def train_multitask(
     on_step=None,
     train_caches: Mapping[str, PrefixCache] | None = None,
     validation_caches: Mapping[str, PrefixCache] | None = None,
+    stripped_caches: Mapping[str, PrefixCache] | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
 ) -> TrainingResult:
@@ -628,11 +706,13 @@ def train_multitask(
 
     Per step: draw a task and a batch (the sampler), encode it (through the prefix cache when the
     lower layers are frozen), compute the masked loss of each task present and combine them, step
-    AdamW with warm-up/decay and clipping. After each epoch: accuracy and macro-F1 per task on the
-    validation split; the criterion for the best epoch and early stopping is the mean macro-F1 over
-    the tasks. `on_step(step, model)` is called after every optimiser step (for drift tracking).
-    `train_caches` / `validation_caches` reuse prefix caches built earlier (`build_prefix_caches`)
-    so that several runs from the same pre-trained weights pay for the frozen layers only once.
+    AdamW with warm-up/decay and clipping. After each epoch (and `evaluations_per_epoch - 1` times
+    within it): accuracy and macro-F1 per task on the validation split; the criterion for the best
+    model and early stopping is the mean macro-F1 over the tasks. `on_step(step, model)` is called
+    after every optimiser step (for drift tracking). `train_caches` / `validation_caches` reuse
+    prefix caches built earlier (`build_prefix_caches`), and `stripped_caches` those of the
+    punctuation-stripped training sentences (for punctuation dropout), so that several runs from the
+    same pre-trained weights pay for the frozen layers only once.
 
     Under `torch.distributed` (e.g. `torchrun`), each process trains on a disjoint shard of every
     task through DistributedDataParallel, the training loss is averaged over the processes, and
@@ -694,7 +774,9 @@ def train_multitask(
                     f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
                 )
     start = time.perf_counter()
-    batches = _Batches(model, train, prefix, config, rng, train_caches)
+    if world_size > 1 and stripped_caches is not None:
+        raise ValueError("prebuilt caches cannot be sharded; let each process build its own")
+    batches = _Batches(model, train, prefix, config, rng, train_caches, stripped_caches)
     if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
         validation_caches = build_prefix_caches(model, validation, prefix)
     training_step = _TrainingStep(model, combiner, batches)
@@ -704,7 +786,11 @@ def train_multitask(
             training_step, device_ids=device_ids, find_unused_parameters=True
         )
     stopper = EarlyStopping(config.patience)
-    records, examples_seen, step, stopped_early, first_epoch = [], 0, 0, False, 1
+    records, step_records, examples_seen, step, stopped_early, first_epoch = [], [], 0, 0, False, 1
+    evaluation_steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
+        round(j * len(sampler) / config.evaluations_per_epoch): j
+        for j in range(1, config.evaluations_per_epoch + 1)
+    }
     if resume:
         if world_size > 1:
             raise ValueError("resuming is supported in a single process only")
@@ -720,14 +806,16 @@ def train_multitask(
         torch.set_rng_state(state["torch_rng"])
         stopper.__dict__.update(state["stopper"])
         records, examples_seen, step = state["records"], state["examples_seen"], state["step"]
+        step_records = state["step_records"]
         first_epoch = state["epoch"] + 1
+    stop = False
     for epoch in range(first_epoch, config.epochs + 1):
         _train_mode(model, prefix)
         losses = []
         progress = tqdm(
             sampler, desc=f"epoch {epoch}", disable=not (config.progress and is_main), leave=False
         )
-        for task, rows in progress:
+        for step_in_epoch, (task, rows) in enumerate(progress, start=1):
             labels = batch_labels(tasks, task, train[task].labels[rows])
             with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss = training_step(task, rows, labels)
@@ -739,37 +827,63 @@ def train_multitask(
             losses.append(float(loss.detach()))
             examples_seen += len(rows)
             step += 1
+            task_losses = (training_step.module if world_size > 1 else training_step).last_task_losses
+            step_records.append(
+                {
+                    "step": step, "epoch": epoch - 1 + step_in_epoch / len(sampler), "task": task,
+                    "loss": float(task_losses[task]), "lr": optimizer.param_groups[0]["lr"],
+                    **{f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()},
+                }
+            )  # fmt: skip
+            if step % TRIM_EVERY_STEPS == 0:
+                trim_heap()  # activations of varying batch shapes fragment the heap as training runs
             if on_step is not None:
                 on_step(step, model)
-        train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
-        record = {"epoch": epoch, "step": step, "train_loss": train_loss}
-        if is_main:
-            scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
-            record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
-            for task, task_scores in scores.items():
-                record.update({f"{task}_{name}": value for name, value in task_scores.items()})
-        # every process takes rank 0's score, so all of them keep the same best epoch and stop together
-        record["mean_macro_f1"] = _from_rank_zero(record.get("mean_macro_f1", 0.0), world_size, model.device)
-        record.update({f"{task}_loss_weight": weight for task, weight in combiner.task_weights().items()})
-        records.append(record)
-        if config.progress and is_main:
-            tqdm.write(
-                f"epoch {epoch}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
+            fraction = evaluation_steps.get(step_in_epoch)
+            if fraction is None:
+                continue
+            at_epoch_end = step_in_epoch == len(sampler)
+            train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
+            losses = []
+            when = (
+                epoch
+                if config.evaluations_per_epoch == 1
+                else epoch - 1 + fraction / config.evaluations_per_epoch
             )
-        stop = stopper.update(record["mean_macro_f1"], epoch, model)
-        if checkpoint is not None and is_main:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "epoch": epoch, "step": step, "examples_seen": examples_seen, "records": records,
-                    "config": asdict(config), "model": model.state_dict(), "combiner": combiner.state_dict(),
-                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "sampler": sampler.state_dict(), "rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "stopper": dict(stopper.__dict__),
-                },
-            )  # fmt: skip
+            record = {"epoch": when, "step": step, "train_loss": train_loss}
+            if is_main:
+                scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
+                record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
+                for name, task_scores in scores.items():
+                    record.update({f"{name}_{metric}": value for metric, value in task_scores.items()})
+                _train_mode(model, prefix)
+            # every process takes rank 0's score, so all of them keep the same best model and stop together
+            record["mean_macro_f1"] = _from_rank_zero(
+                record.get("mean_macro_f1", 0.0), world_size, model.device
+            )
+            record.update({f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()})
+            records.append(record)
+            if config.progress and is_main:
+                tqdm.write(
+                    f"epoch {when:g}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
+                )
+            stop = stopper.update(record["mean_macro_f1"], when, model)
+            if checkpoint is not None and is_main and at_epoch_end:
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "epoch": epoch, "step": step, "examples_seen": examples_seen, "records": records,
+                        "step_records": step_records, "config": asdict(config), "model": model.state_dict(),
+                        "combiner": combiner.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
+                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                        "stopper": dict(stopper.__dict__),
+                    },
+                )  # fmt: skip
+            if stop:
+                stopped_early = not (epoch == config.epochs and at_epoch_end)
+                break
         if stop:
-            stopped_early = epoch < config.epochs
             break
     seconds = time.perf_counter() - start
     stopper.restore_best(model)
@@ -778,6 +892,7 @@ def train_multitask(
     release_memory()
     return TrainingResult(
         history=pd.DataFrame(records),
+        steps=pd.DataFrame(step_records),
         best_epoch=stopper.best_epoch,
         best_score=stopper.best_score,
         stopped_early=stopped_early,

@@ -1,4 +1,4 @@
-"""Baselines and evaluation helpers: VADER thresholds, the rule-based tagger, confident mistakes."""
+"""Baselines and evaluation helpers: VADER thresholds, the rule-based tagger, confident mistakes, k-NN."""
 
 import numpy as np
 import pytest
@@ -46,3 +46,14 @@ def test_confident_mistakes_are_wrong_and_sorted():
     assert list(table.text) == ["b", "c"]
     assert (table.true != table.predicted).all()
     assert table.confidence.is_monotonic_decreasing
+
+
+def test_nearest_neighbour_scores_see_clusters_and_not_noise():
+    from helpers.metrics import nearest_neighbour_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 40)
+    centres = rng.normal(size=(3, 16)) * 5
+    clustered = centres[np.repeat([0, 1, 2], 40)] + rng.normal(size=(120, 16))
+    assert nearest_neighbour_scores(clustered, labels)["macro_f1"] > 0.95
+    assert nearest_neighbour_scores(rng.normal(size=(120, 16)), labels)["macro_f1"] < 0.6

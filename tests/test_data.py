@@ -345,3 +345,11 @@ def test_rebuild_is_byte_identical():
             "run `python scripts/build_data.py` once to fetch them"
         )
     assert bd.check(bd.DEFAULT_CACHE_DIR) == []
+
+
+def test_the_audit_loads_and_agrees_with_its_verdicts():
+    audit = hd.load_sentence_type_audit()
+    assert list(audit.columns) == ["text", "silver_label", "verdict", "true_label", "note"]
+    assert set(audit["verdict"]) == {"correct", "wrong"}
+    assert (audit["silver_label"].value_counts() == 50).all()
+    assert ((audit["verdict"] == "correct") == (audit["silver_label"] == audit["true_label"])).all()

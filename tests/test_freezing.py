@@ -88,3 +88,23 @@ def test_layer_wise_learning_rates_decay_downwards(make_model):
     assert all(group["weight_decay"] == 0.0 for group in groups if "no decay" in group["name"])
     grouped = sum(p.numel() for group in groups for p in group["params"])
     assert grouped == freezing.count_parameters(model)
+
+
+def test_a_copy_shares_the_frozen_part_and_trains_its_own(make_model):
+    import numpy as np
+
+    from helpers.training import TaskData, TrainingConfig, train_multitask
+
+    original = make_model()
+    freezing.unfreeze_top_k(original, 1)
+    before = {name: p.detach().clone() for name, p in original.named_parameters()}
+    twin = freezing.copy_sharing_frozen(original)
+    pairs = list(zip(original.named_parameters(), twin.named_parameters(), strict=True))
+    for (name, mine), (_, theirs) in pairs:
+        assert (mine is theirs) == (not mine.requires_grad), name
+    data = {"sentence_type": TaskData(["Go home.", "Is it late?", "It rained."], np.array([2, 1, 0]))}
+    train_multitask(twin, data, data, TrainingConfig(epochs=1, batch_size=3, head_lr=0.1, progress=False))
+    for name, parameter in original.named_parameters():
+        assert torch.equal(parameter, before[name]), name  # training the copy left the original alone
+    top = "backbone.encoder.layer.5.output.dense.weight"
+    assert not torch.equal(twin.layers[-1].output.dense.weight, before[top])  # the copy did train

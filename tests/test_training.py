@@ -17,6 +17,10 @@ from helpers.training import (
     build_prefix_caches,
     limit_per_task,
     masked_task_losses,
+    predict_labels,
+    predict_probabilities,
+    random_rows,
+    sentence_embeddings,
     task_probabilities,
     train_multitask,
     unfreezing_start_steps,
@@ -264,6 +268,7 @@ def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(make_model, tmp_pa
     for name, parameter in reference.state_dict().items():
         assert torch.equal(parameter, resumed.state_dict()[name]), name
     assert resumed_result.history.equals(reference_result.history)
+    assert resumed_result.steps.equals(reference_result.steps)
 
 
 def test_resuming_with_another_configuration_is_refused(make_model, tmp_path):
@@ -329,3 +334,83 @@ def test_given_caches_with_punctuation_dropout_and_no_cache_building(make_model)
     )
     result = train_multitask(model, train, validation, config, train_caches=caches)
     assert result.examples_seen == 12
+
+
+def test_evaluating_within_epochs_and_the_step_log(make_model):
+    model = make_model()
+    freezing.unfreeze_top_k(model, 1)
+    train, validation = tiny_data(model)
+    config = TrainingConfig(
+        epochs=2, batch_size=2, evaluations_per_epoch=3, loss_weighting="uncertainty", patience=10,
+        progress=False,
+    )  # fmt: skip
+    result = train_multitask(model, train, validation, config)
+    # 12 examples in batches of 2: 6 steps per epoch, evaluated after steps 2, 4 and 6 of each
+    assert result.history.epoch.round(3).tolist() == [0.333, 0.667, 1.0, 1.333, 1.667, 2.0]
+    assert result.history.step.tolist() == [2, 4, 6, 8, 10, 12]
+    steps = result.steps
+    assert steps.step.tolist() == list(range(1, 13)) and set(steps.task) <= set(model.task_labels)
+    assert (steps.loss > 0).all() and steps.sentiment_loss_weight.nunique() > 1  # the weights learn
+    assert result.best_epoch in result.history.epoch.tolist()
+
+
+def test_prebuilt_stripped_caches_give_the_same_run_as_building_them(make_model):
+    runs = []
+    for prebuilt in (False, True):
+        model = make_model()
+        torch.manual_seed(0)
+        for head in model.heads.values():
+            head.layers[-1].reset_parameters()
+        freezing.unfreeze_top_k(model, 1)
+        train, validation = tiny_data(model)
+        stripped = None
+        if prebuilt:
+            stripped_data = {"sentence_type": train["sentence_type"].without_terminal_punctuation()}
+            stripped = build_prefix_caches(model, stripped_data)
+        config = TrainingConfig(epochs=1, batch_size=3, punctuation_dropout=0.5, progress=False)
+        runs.append(train_multitask(model, train, validation, config, stripped_caches=stripped).history)
+    assert runs[0].equals(runs[1])
+
+
+def test_a_cache_subset_matches_the_data_subset(make_model):
+    model = make_model().eval()
+    freezing.unfreeze_top_k(model, 2)
+    data = {"sentence_type": TaskData(TEXTS, np.array([2, 1, 3, 0, 2, 1]))}
+    cache = build_prefix_caches(model, data, storage_dtype=torch.float16)["sentence_type"]
+    rows = random_rows(data, {"sentence_type": 4}, seed=1)["sentence_type"]
+    assert len(rows) == 4 and rows.tolist() == sorted(rows.tolist())
+    subset = cache.subset(rows)
+    assert len(subset) == 4 and subset.nbytes < cache.nbytes
+    with torch.no_grad():
+        torch.testing.assert_close(subset.encode(model, np.arange(4)), cache.encode(model, rows))
+
+
+def test_predictions_and_embeddings_come_back_in_the_datas_order(make_model):
+    model = make_model().eval()
+    data = {"sentence_type": TaskData(TEXTS, np.zeros(len(TEXTS)))}
+    probabilities = predict_probabilities(model, data, batch_size=4)["sentence_type"]
+    embeddings = sentence_embeddings(model, data, batch_size=4)["sentence_type"]
+    with torch.no_grad():
+        for i, text in enumerate(TEXTS):  # one sentence at a time: no batching, no reordering
+            single = model.encode(model.tokenize([text]))
+            np.testing.assert_allclose(embeddings[i], single[0].numpy(), atol=1e-5)
+            expected = model.classify(single, ["sentence_type"])["sentence_type"].softmax(-1)[0].numpy()
+            np.testing.assert_allclose(probabilities[i], expected, atol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert (predict_labels(model, data, batch_size=4)["sentence_type"] == probabilities.argmax(axis=1)).all()
+
+
+def test_stripping_terminal_punctuation_keeps_the_labels():
+    data = TaskData(["Is it late?", "Go home!"], np.array([1, 2]))
+    stripped = data.without_terminal_punctuation()
+    assert stripped.texts == ["Is it late", "Go home"] and stripped.labels.tolist() == [1, 2]
+
+
+def test_limit_per_task_takes_one_limit_per_task():
+    data = {
+        "a": TaskData([str(i) for i in range(100)], np.arange(100) % 2),
+        "b": TaskData([str(i) for i in range(50)], np.zeros(50)),
+    }
+    limited = limit_per_task(data, {"a": 10}, seed=0)
+    assert len(limited["a"]) == 10 and (limited["a"].labels == 1).sum() == 5
+    assert len(limited["b"]) == 50  # not named: kept whole
