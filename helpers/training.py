@@ -591,7 +591,7 @@ class _Batches:
         self.caches: dict[str, PrefixCache] = dict(caches or {})
         self.stripped: dict[str, PrefixCache] = dict(stripped_caches or {})
         self.stripped_texts = {
-            task: [strip_terminal_punctuation(text) for text in data[task].texts]
+            task: data[task].without_terminal_punctuation().texts
             for task in data
             if task in config.punctuation_tasks and config.punctuation_dropout > 0
         }
@@ -743,7 +743,7 @@ def train_multitask(
     optimizer = torch.optim.AdamW(groups)
     global_sizes = {task: len(examples) for task, examples in train.items()}
     if world_size > 1:
-        if train_caches is not None:
+        if train_caches is not None or stripped_caches is not None:
             raise ValueError("prebuilt training caches cannot be sharded; let each process build its own")
         train = shard(train, rank, world_size)
     sampler = TaskBatchSampler(
@@ -774,8 +774,6 @@ def train_multitask(
                     f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
                 )
     start = time.perf_counter()
-    if world_size > 1 and stripped_caches is not None:
-        raise ValueError("prebuilt caches cannot be sharded; let each process build its own")
     batches = _Batches(model, train, prefix, config, rng, train_caches, stripped_caches)
     if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
         validation_caches = build_prefix_caches(model, validation, prefix)
@@ -839,8 +837,8 @@ def train_multitask(
                 trim_heap()  # activations of varying batch shapes fragment the heap as training runs
             if on_step is not None:
                 on_step(step, model)
-            fraction = evaluation_steps.get(step_in_epoch)
-            if fraction is None:
+            evaluation = evaluation_steps.get(step_in_epoch)  # 1, 2, ... within the epoch
+            if evaluation is None:
                 continue
             at_epoch_end = step_in_epoch == len(sampler)
             train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
@@ -848,7 +846,7 @@ def train_multitask(
             when = (
                 epoch
                 if config.evaluations_per_epoch == 1
-                else epoch - 1 + fraction / config.evaluations_per_epoch
+                else epoch - 1 + evaluation / config.evaluations_per_epoch
             )
             record = {"epoch": when, "step": step, "train_loss": train_loss}
             if is_main:
