@@ -9,6 +9,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1")  # the keys of `classification_scores`
+
 
 def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence[str] | None = None) -> dict:
     """Accuracy and macro-F1 (every class counts the same, so minority classes are not drowned out)."""

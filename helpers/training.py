@@ -30,7 +30,7 @@ from transformers import get_linear_schedule_with_warmup
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
 from helpers.freezing import frozen_prefix_length, parameter_groups
 from helpers.memory import release_memory, trim_heap
-from helpers.metrics import classification_scores
+from helpers.metrics import CLASSIFICATION_METRICS, classification_scores
 from helpers.model import MultiTaskModel
 
 IGNORE_INDEX = -100
@@ -322,22 +322,53 @@ class PrefixCache:
         storage_dtype: torch.dtype = torch.float32,
     ) -> PrefixCache:
         """Run the frozen prefix once over `texts` (length-sorted batches, inference mode)."""
-        sentence_level = prefix == len(model.layers)
-        pieces: list[torch.Tensor] = [None] * len(texts)
         order = np.argsort([-len(text) for text in texts], kind="stable")
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode():
+
+        def batches():
             for start in range(0, len(texts), batch_size):
                 rows = order[start : start + batch_size]
                 batch = model.tokenize([texts[i] for i in rows])
-                hidden = model.hidden_states_at(batch, prefix)
+                yield rows, model.hidden_states_at(batch, prefix), batch["attention_mask"]
+
+        return cls._collect(model, batches(), len(texts), prefix, storage_dtype)
+
+    def advanced(self, model: MultiTaskModel, prefix: int, batch_size: int = 64) -> PrefixCache:
+        """This cache moved up to layer `prefix`, running only the layers in between over the cached states.
+
+        Cheaper than `build` when several prefixes are needed: caches after layers 3, 4 and 5 cost
+        three layers once and then one layer each, instead of 3 + 4 + 5. The states agree with
+        `build(model, texts, prefix)` to float precision.
+        """
+        if self.sentence_level or not self.prefix <= prefix <= len(model.layers):
+            raise ValueError(f"cannot move a cache after layer {self.prefix} to layer {prefix}")
+        if prefix == self.prefix:
+            return self
+        order = np.argsort(-self.lengths.numpy(), kind="stable")
+
+        def batches():
+            for start in range(0, len(self), batch_size):
+                rows = order[start : start + batch_size]
+                hidden, mask = self._padded(rows)
+                hidden, mask = hidden.to(model.device), mask.to(model.device)
+                yield rows, model.run_layers(hidden, mask, self.prefix, prefix), mask
+
+        return self._collect(model, batches(), len(self), prefix, self.states.dtype)
+
+    @classmethod
+    def _collect(cls, model, batches, count, prefix, storage_dtype) -> PrefixCache:
+        """Store the token states of `batches` (rows, hidden, attention mask) unpadded, in the rows' order."""
+        sentence_level = prefix == len(model.layers)
+        pieces: list[torch.Tensor] = [None] * count
+        was_training = model.training
+        model.eval()
+        with torch.inference_mode():
+            for rows, hidden, attention_mask in batches:
                 if sentence_level:
-                    pooled = model.encode_from_layer(hidden, batch["attention_mask"], prefix).float().cpu()
+                    pooled = model.encode_from_layer(hidden, attention_mask, prefix).float().cpu()
                     for row, vector in zip(rows, pooled, strict=True):
                         pieces[row] = vector[None]
                 else:
-                    lengths = batch["attention_mask"].sum(dim=1).tolist()
+                    lengths = attention_mask.sum(dim=1).tolist()
                     states = hidden.to(storage_dtype).cpu()
                     for row, sentence_states, length in zip(rows, states, lengths, strict=True):
                         pieces[row] = sentence_states[:length]
@@ -377,14 +408,18 @@ class PrefixCache:
         indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         if self.sentence_level:
             return self.states[indices].to(model.device)
-        lengths = self.lengths[indices]
-        longest = int(lengths.max())
+        hidden, mask = self._padded(indices.numpy())
+        return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
+
+    def _padded(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cached states of `indices` as one zero-padded float32 batch, with its attention mask."""
+        longest = int(self.lengths[indices].max())
         hidden = torch.zeros(len(indices), longest, self.states.shape[1], dtype=torch.float32)
         mask = torch.zeros(len(indices), longest, dtype=torch.long)
-        for row, (offset, length) in enumerate(self._spans(indices.numpy())):
+        for row, (offset, length) in enumerate(self._spans(indices)):
             hidden[row, :length] = self.states[offset : offset + length].float()
             mask[row, :length] = 1
-        return model.encode_from_layer(hidden.to(model.device), mask.to(model.device), self.prefix)
+        return hidden, mask
 
 
 def build_prefix_caches(
@@ -392,9 +427,18 @@ def build_prefix_caches(
     data: Mapping[str, TaskData],
     prefix: int | None = None,
     storage_dtype: torch.dtype = torch.float32,
+    start_from: Mapping[str, PrefixCache] | None = None,
 ) -> dict[str, PrefixCache]:
-    """One `PrefixCache` per task, for the model's current frozen prefix (or the one given)."""
+    """One `PrefixCache` per task, for the model's current frozen prefix (or the one given).
+
+    With `start_from` (caches of the same data at a lower prefix), only the layers in between run.
+    """
     prefix = frozen_prefix_length(model) if prefix is None else prefix
+    if start_from is not None:
+        for task, examples in data.items():
+            if len(start_from[task]) != len(examples):
+                raise ValueError(f"the cache for {task!r} does not hold the {len(examples)} sentences given")
+        return {task: start_from[task].advanced(model, prefix) for task in data}
     return {
         task: PrefixCache.build(model, examples.texts, prefix, storage_dtype=storage_dtype)
         for task, examples in data.items()
@@ -425,6 +469,7 @@ class TrainingConfig:
     evaluations_per_epoch: int = 1  # > 1: also evaluate (and keep the best model) within each epoch
     use_prefix_cache: bool = True
     eval_batch_size: int = 32  # larger batches are no faster on a CPU and their activations cost memory
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower
     seed: int = 0
     progress: bool = True
     amp: bool | None = None  # mixed precision; None = on when training on CUDA
@@ -466,6 +511,23 @@ class TrainingResult:
     def examples_per_second(self) -> float:
         return self.examples_seen / self.seconds if self.seconds else float("nan")
 
+    def best_scores(self) -> dict[str, dict[str, float]]:
+        """Validation accuracy and macro-F1 per task at the kept (best) evaluation.
+
+        The model ends the run with exactly these weights, so this is what `evaluate` on the
+        validation split would return, without encoding it once more.
+        """
+        best = self.history[self.history["epoch"] == self.best_epoch].iloc[0]
+        tasks = [
+            column.removesuffix("_macro_f1")
+            for column in self.history.columns
+            if column.endswith("_macro_f1") and column != "mean_macro_f1"
+        ]
+        return {
+            task: {metric: float(best[f"{task}_{metric}"]) for metric in CLASSIFICATION_METRICS}
+            for task in tasks
+        }
+
 
 class EarlyStopping:
     """Stop when the score has not improved for `patience` evaluations; remember the best state."""
@@ -484,11 +546,12 @@ class EarlyStopping:
         """
         if score > self.best_score:
             self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
-            self.best_state = {
-                name: parameter.detach().clone()
-                for name, parameter in model.named_parameters()
-                if parameter.requires_grad
-            }
+            trainable = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+            if self.best_state is not None and self.best_state.keys() == trainable.keys():
+                for name, parameter in trainable.items():  # in place: no second copy of the model
+                    self.best_state[name].copy_(parameter)
+            else:
+                self.best_state = {name: parameter.clone() for name, parameter in trainable.items()}
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
@@ -774,6 +837,8 @@ def train_multitask(
                     f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
                 )
     start = time.perf_counter()
+    checkpointing_before = model.gradient_checkpointing
+    model.gradient_checkpointing = config.gradient_checkpointing
     batches = _Batches(model, train, prefix, config, rng, train_caches, stripped_caches)
     if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
         validation_caches = build_prefix_caches(model, validation, prefix)
@@ -849,6 +914,7 @@ def train_multitask(
                 else epoch - 1 + evaluation / config.evaluations_per_epoch
             )
             record = {"epoch": when, "step": step, "train_loss": train_loss}
+            optimizer.zero_grad(set_to_none=True)  # the next step recomputes them: free them meanwhile
             if is_main:
                 scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
                 record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
@@ -886,6 +952,7 @@ def train_multitask(
     seconds = time.perf_counter() - start
     stopper.restore_best(model)
     model.eval()
+    model.gradient_checkpointing = checkpointing_before
     del optimizer, scheduler, training_step, batches
     release_memory()
     return TrainingResult(

@@ -98,6 +98,66 @@ def test_frozen_backbone_gets_no_gradient_and_does_not_move(make_model):
     assert not torch.equal(model.heads["sentiment"].layers[-1].weight.detach(), head_before)
 
 
+def loss_and_gradients(model, seed=0):
+    """Loss and every parameter's gradient for one training-mode (dropout on) forward/backward pass."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    logits = model(model.tokenize(TEXTS))["sentiment"]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0, 1]))
+    loss.backward()
+    return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def saved_activation_bytes(model) -> int:
+    """Bytes that autograd keeps for the backward pass of one training-mode forward pass."""
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.untyped_storage().nbytes())
+        return tensor
+
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(model.tokenize(TEXTS * 4))
+    return sum(saved)
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_with_dropout_on(make_model):
+    model = make_model()
+    loss, gradients = loss_and_gradients(model)
+    model.gradient_checkpointing = True
+    checkpointed_loss, checkpointed = loss_and_gradients(model)
+    assert loss.item() == pytest.approx(checkpointed_loss.item(), abs=1e-6)
+    assert gradients.keys() == checkpointed.keys() and len(gradients) > 100
+    for name, gradient in gradients.items():
+        torch.testing.assert_close(checkpointed[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
+    # and a different dropout draw does change them: the comparison above can fail
+    _, other_draw = loss_and_gradients(model, seed=1)
+    assert not torch.allclose(
+        other_draw["heads.sentiment.layers.1.weight"], gradients["heads.sentiment.layers.1.weight"]
+    )
+
+
+def test_gradient_checkpointing_keeps_far_fewer_activations(make_model):
+    model = make_model()
+    plain = saved_activation_bytes(model)
+    model.gradient_checkpointing = True
+    assert saved_activation_bytes(model) < plain / 3
+
+
+def test_gradient_checkpointing_does_nothing_at_inference(make_model):
+    model = make_model().eval()
+    model.gradient_checkpointing = True
+    with torch.no_grad():
+        checkpointed = model(model.tokenize(TEXTS))
+    model.gradient_checkpointing = False
+    with torch.no_grad():
+        plain = model(model.tokenize(TEXTS))
+    for task in TWO_TASKS:
+        torch.testing.assert_close(checkpointed[task], plain[task], atol=0, rtol=0)
+
+
 def test_save_and_load_round_trip(make_model, tmp_path):
     model = make_model(head="mlp", pooling="mean")
     with torch.no_grad():  # make the weights differ from the pre-trained ones

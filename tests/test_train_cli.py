@@ -80,6 +80,7 @@ def test_a_tiny_run_end_to_end_saves_a_loadable_model(tmp_path):
         "--unfreeze-top-k",
         "1",
         "--no-progress",
+        "--gradient-checkpointing",
         "--seed",
         "3",
     ]
@@ -91,5 +92,6 @@ def test_a_tiny_run_end_to_end_saves_a_loadable_model(tmp_path):
     model = MultiTaskModel.load(out, device="cpu")
     predictions = model.predict(["Where is the nearest station?", "I love this phone."])
     assert set(predictions) == {"sentence_type", "sentiment"}
-    assert json.loads((out / "training.json").read_text())["config"]["seed"] == 3
+    config = json.loads((out / "training.json").read_text())["config"]
+    assert config["seed"] == 3 and config["gradient_checkpointing"] is True
     assert not (tmp_path / ".model.checkpoint.pt").exists(), "a finished run removes its checkpoint"

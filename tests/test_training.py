@@ -1,6 +1,7 @@
 """The training loop: masking of missing labels, task samplers, loss weighting, caching, early stopping."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from helpers.training import (
     TrainingConfig,
     batch_labels,
     build_prefix_caches,
+    evaluate,
     limit_per_task,
     masked_task_losses,
     predict_labels,
@@ -199,6 +201,7 @@ def test_training_runs_learns_and_keeps_the_best_epoch(make_model, k, weighting)
     assert len(history) == 4 and result.best_epoch == int(history.mean_macro_f1.idxmax()) + 1
     assert history.mean_macro_f1.max() > 0.5  # memorising six examples per task is easy
     assert history.train_loss.iloc[-1] < history.train_loss.iloc[0]
+    assert result.best_scores() == evaluate(model, validation, config.eval_batch_size)  # the kept weights
 
 
 def test_punctuation_dropout_with_the_cache(make_model):
@@ -385,6 +388,36 @@ def test_a_cache_subset_matches_the_data_subset(make_model):
         torch.testing.assert_close(subset.encode(model, np.arange(4)), cache.encode(model, rows))
 
 
+@pytest.mark.parametrize("target", [4, 5, 6])
+def test_an_advanced_cache_matches_one_built_from_the_texts(make_model, target):
+    model = make_model().eval()
+    data = {"sentence_type": TaskData(TEXTS, np.array([2, 1, 3, 0, 2, 1]))}
+    lower = build_prefix_caches(model, data, 3)
+    advanced = build_prefix_caches(model, data, target, start_from=lower)["sentence_type"]
+    built = build_prefix_caches(model, data, target)["sentence_type"]
+    assert advanced.prefix == target and advanced.sentence_level == (target == 6)
+    assert advanced.lengths.tolist() == built.lengths.tolist()
+    torch.testing.assert_close(advanced.states, built.states, atol=1e-5, rtol=1e-5)
+    if target < 6:  # the layers in between did change the states: the comparison above can fail
+        assert not torch.allclose(lower["sentence_type"].states, built.states, atol=1e-3)
+
+
+def test_a_cache_cannot_move_down_or_past_the_top(make_model):
+    model = make_model().eval()
+    data = {"sentence_type": TaskData(TEXTS, np.array([2, 1, 3, 0, 2, 1]))}
+    cache = build_prefix_caches(model, data, 3)["sentence_type"]
+    for prefix in (2, 7):
+        with pytest.raises(ValueError, match="cannot move"):
+            cache.advanced(model, prefix)
+    with pytest.raises(ValueError, match="does not hold"):
+        build_prefix_caches(
+            model,
+            {"sentence_type": data["sentence_type"].subset([0, 1])},
+            4,
+            start_from={"sentence_type": cache},
+        )
+
+
 def test_predictions_and_embeddings_come_back_in_the_datas_order(make_model):
     model = make_model().eval()
     data = {"sentence_type": TaskData(TEXTS, np.zeros(len(TEXTS)))}
@@ -414,3 +447,22 @@ def test_limit_per_task_takes_one_limit_per_task():
     limited = limit_per_task(data, {"a": 10}, seed=0)
     assert len(limited["a"]) == 10 and (limited["a"].labels == 1).sum() == 5
     assert len(limited["b"]) == 50  # not named: kept whole
+
+
+def test_a_run_with_gradient_checkpointing_ends_in_the_same_weights(make_model):
+    weights, histories = [], []
+    for checkpointing in (False, True):
+        model = make_model()
+        torch.manual_seed(0)
+        for head in model.heads.values():
+            head.layers[-1].reset_parameters()
+        train, validation = tiny_data(model)
+        config = TrainingConfig(
+            epochs=2, batch_size=4, encoder_lr=1e-4, progress=False, gradient_checkpointing=checkpointing
+        )
+        histories.append(train_multitask(model, train, validation, config).history)
+        assert model.gradient_checkpointing is False  # the setting lasts for the run only
+        weights.append(model.layers[0].attention.self.query.weight.detach().clone())
+    pd.testing.assert_frame_equal(histories[0], histories[1], atol=1e-5)
+    torch.testing.assert_close(weights[0], weights[1], atol=1e-6, rtol=1e-5)
+    assert not torch.equal(weights[0], make_model().layers[0].attention.self.query.weight)  # it trained
