@@ -546,12 +546,11 @@ class EarlyStopping:
         """
         if score > self.best_score:
             self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
-            trainable = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-            if self.best_state is not None and self.best_state.keys() == trainable.keys():
-                for name, parameter in trainable.items():  # in place: no second copy of the model
-                    self.best_state[name].copy_(parameter)
-            else:
-                self.best_state = {name: parameter.clone() for name, parameter in trainable.items()}
+            self.best_state = {
+                name: parameter.detach().clone()
+                for name, parameter in model.named_parameters()
+                if parameter.requires_grad
+            }
         else:
             self.bad_epochs += 1
         return self.bad_epochs >= self.patience
