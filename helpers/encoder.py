@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -137,6 +138,51 @@ def normalize(embeddings: np.ndarray) -> np.ndarray:
     return embeddings / np.clip(norms, 1e-12, None)
 
 
+def batch_order(texts: Sequence[str], sort_by_length: bool = True) -> np.ndarray:
+    """The order in which `embed` processes sentences: longest first, as sentence-transformers does
+    (by characters, which needs no tokenising), or the input order."""
+    if not sort_by_length:
+        return np.arange(len(texts))
+    return np.argsort([-len(text) for text in texts], kind="stable")
+
+
+class TokenCounts(NamedTuple):
+    """Token positions of one `embed` pass: the real tokens and all positions the backbone computes."""
+
+    real: int
+    computed: int
+
+    @property
+    def padding_share(self) -> float:
+        """The share of computed positions that are padding, i.e. wasted work."""
+        return 1 - self.real / self.computed if self.computed else 0.0
+
+
+def count_token_positions(
+    model: SentenceTransformer,
+    texts: str | Iterable[str],
+    batch_size: int = 64,
+    sort_by_length: bool = True,
+    max_length: int | None = None,
+) -> TokenCounts:
+    """Count what `embed` would compute with these settings, without running the backbone.
+
+    Every batch is padded to its longest sentence, so the backbone computes (batch size x longest
+    length) positions per batch; the difference from the real tokens is padding. The count is exact
+    and machine-independent, unlike a timing.
+    """
+    texts = check_texts(texts)
+    order = batch_order(texts, sort_by_length)
+    real = computed = 0
+    for start in range(0, len(texts), batch_size):
+        mask = tokenize(model, [texts[i] for i in order[start : start + batch_size]], max_length)[
+            "attention_mask"
+        ]
+        real += int(mask.sum())
+        computed += mask.numel()
+    return TokenCounts(real, computed)
+
+
 def embed_poolings(
     model: SentenceTransformer,
     texts: str | Iterable[str],
@@ -156,9 +202,7 @@ def embed_poolings(
             raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
     if not texts:
         return {strategy: np.zeros((0, EMBEDDING_DIM), dtype=np.float32) for strategy in poolings}
-    order = (
-        np.argsort([-len(text) for text in texts], kind="stable") if sort_by_length else np.arange(len(texts))
-    )
+    order = batch_order(texts, sort_by_length)
     pooled = {strategy: [] for strategy in poolings}
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):

@@ -67,6 +67,25 @@ def test_order_is_kept_with_and_without_length_sorting(encoder):
     np.testing.assert_allclose(sorted_run, plain_run, atol=1e-5)
 
 
+def test_token_counts_match_the_batches_embed_runs(encoder):
+    real_lengths = [int(m.sum()) for m in enc.tokenize(encoder, SENTENCES)["attention_mask"]]
+    one_at_a_time = enc.count_token_positions(encoder, SENTENCES, batch_size=1)
+    assert one_at_a_time == (sum(real_lengths), sum(real_lengths))
+    assert one_at_a_time.padding_share == 0
+    # Input order, batches of 2: each pair is padded to its longer sentence.
+    pairs = [max(real_lengths[i : i + 2]) * 2 for i in range(0, len(SENTENCES), 2)]
+    unsorted = enc.count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=False)
+    assert unsorted == (sum(real_lengths), sum(pairs))
+    sorted_run = enc.count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=True)
+    assert sorted_run.real == unsorted.real and sorted_run.computed < unsorted.computed
+    assert 0 < sorted_run.padding_share < unsorted.padding_share
+
+
+def test_token_counts_respect_truncation(encoder):
+    counts = enc.count_token_positions(encoder, ["word " * 300, "short"], batch_size=2, max_length=16)
+    assert counts.computed == 2 * 16
+
+
 def test_poolings_from_one_pass_differ_and_match_single_runs(encoder):
     pooled = enc.embed_poolings(encoder, SENTENCES)
     assert set(pooled) == {"mean", "cls", "max"}
