@@ -24,6 +24,7 @@ test: $(INSTALLED) lint
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check helpers tests scripts notebooks
+	$(BIN)/ruff format --check helpers tests scripts notebooks
 
 lab: $(INSTALLED)
 	$(BIN)/jupyter lab notebooks

