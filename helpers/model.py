@@ -25,7 +25,7 @@ from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.masking_utils import create_bidirectional_mask
 
-from helpers.encoder import POOLING_STRATEGIES, check_texts, load_encoder, pool
+from helpers.encoder import POOLING_STRATEGIES, batch_order, check_texts, load_encoder, pool
 
 SERIES_MAX_LENGTH = 128  # tokens; longer sentences are rare in our data and cost quadratic attention time
 HEAD_KINDS = ("linear", "mlp")
@@ -214,7 +214,7 @@ class MultiTaskModel(nn.Module):
         probabilities = {
             task: np.zeros((len(texts), len(labels)), np.float32) for task, labels in self.task_labels.items()
         }
-        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
+        order = batch_order(texts)  # similar lengths share a batch
         was_training = self.training
         self.eval()
         try:

@@ -10,23 +10,6 @@ from typing import TypeVar
 Key = TypeVar("Key", bound=Hashable)
 
 
-def median_seconds(run: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
-    """Median wall time of `run()` over `repeats` runs, after `warmup` untimed runs."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def items_per_second(run: Callable[[], object], n_items: int, repeats: int = 3, warmup: int = 1) -> float:
-    """Median throughput of `run()`, which processes `n_items` items each time."""
-    return n_items / median_seconds(run, repeats, warmup)
-
-
 def interleaved_items_per_second(
     runs: Mapping[Key, Callable[[], object]], n_items: int, rounds: int = 3, warmup: int = 1
 ) -> dict[Key, float]:
@@ -45,3 +28,8 @@ def interleaved_items_per_second(
             run()
             times[name].append(time.perf_counter() - start)
     return {name: n_items / statistics.median(seconds) for name, seconds in times.items()}
+
+
+def items_per_second(run: Callable[[], object], n_items: int, repeats: int = 3, warmup: int = 1) -> float:
+    """Median throughput of `run()`, which processes `n_items` items each time."""
+    return interleaved_items_per_second({"run": run}, n_items, repeats, warmup)["run"]

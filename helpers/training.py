@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
+from helpers.encoder import batch_order
 from helpers.freezing import frozen_prefix_length, parameter_groups
 from helpers.memory import release_memory, trim_heap
 from helpers.metrics import CLASSIFICATION_METRICS, classification_scores
@@ -322,7 +323,7 @@ class PrefixCache:
         storage_dtype: torch.dtype = torch.float32,
     ) -> PrefixCache:
         """Run the frozen prefix once over `texts` (length-sorted batches, inference mode)."""
-        order = np.argsort([-len(text) for text in texts], kind="stable")
+        order = batch_order(texts)
 
         def batches():
             for start in range(0, len(texts), batch_size):
@@ -570,7 +571,7 @@ def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.nd
     model.eval()
     with torch.inference_mode():
         for task, examples in data.items():
-            parts, order = [], np.argsort([-len(text) for text in examples.texts], kind="stable")
+            parts, order = [], batch_order(examples.texts)
             for start in range(0, len(examples), batch_size):
                 rows = order[start : start + batch_size]
                 if caches is not None and task in caches:
