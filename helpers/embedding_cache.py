@@ -1,7 +1,13 @@
 """A disk cache for embeddings of the pre-trained encoder, so later notebooks need not re-encode.
 
-Entries are keyed by the model's weight hash, the settings and the exact texts: change any of them
-and the cache misses and recomputes. Only use it for the frozen pre-trained weights.
+Entries are keyed by everything the stored numbers depend on: the version of the embedding code
+(`EMBEDDING_CODE_VERSION`), the versions of the libraries that compute them, the model's weight hash,
+the settings and the exact texts. Change any of them and the cache misses and recomputes, so a warm
+cache never serves values that today's code would not compute. Only use it for the frozen
+pre-trained weights.
+
+`make run` and `make test` point it at an empty folder of their own (`build/embedding-cache`), so
+no state of the machine leaks into a run.
 """
 
 from __future__ import annotations
@@ -12,9 +18,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import sentence_transformers
+import torch
+import transformers
 from sentence_transformers import SentenceTransformer
 
 from helpers.encoder import MODEL_SHA256, POOLING_STRATEGIES, check_texts, embed_poolings
+
+# Bump whenever helpers.encoder changes how embeddings are computed (tokenising, pooling, batching).
+EMBEDDING_CODE_VERSION = "2"
+
+
+def library_versions() -> str:
+    """The versions of the libraries whose arithmetic the stored embeddings depend on."""
+    return " ".join(
+        f"{module.__name__}=={module.__version__}"
+        for module in (torch, transformers, sentence_transformers, np)
+    )
 
 
 def cache_dir() -> Path:
@@ -23,10 +43,24 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MTL_TUTORIAL_CACHE", default))
 
 
-def cache_key(texts: Sequence[str], poolings: Sequence[str], max_length: int | None, model_key: str) -> str:
-    """A hash of everything the embeddings depend on."""
+def cache_key(
+    texts: Sequence[str],
+    poolings: Sequence[str],
+    max_length: int | None,
+    model_key: str,
+    code_version: str | None = None,
+) -> str:
+    """A hash (32 hex digits) of everything the embeddings depend on (`code_version`: default
+    `EMBEDDING_CODE_VERSION`)."""
     digest = hashlib.sha256()
-    for part in (model_key, repr(tuple(poolings)), repr(max_length)):
+    parts = (
+        code_version or EMBEDDING_CODE_VERSION,
+        library_versions(),
+        model_key,
+        repr(tuple(poolings)),
+        repr(max_length),
+    )
+    for part in parts:
         digest.update(part.encode() + b"\0")
     for text in texts:
         digest.update(text.encode() + b"\0")

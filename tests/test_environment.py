@@ -80,3 +80,43 @@ def test_repo2docker_detects_the_binder_conda_environment():
     assert "Building conda environment for python=3.11" in output
     assert "binder/environment.yml" in output
     assert "./binder/postBuild" in output
+
+
+WORKFLOW = ROOT / ".github" / "workflows" / "test.yml"
+
+
+def test_github_workflow_runs_the_readmes_test_command_on_python_311():
+    import yaml
+
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    commands = [step["run"].strip() for step in steps if "run" in step]
+    assert commands == ["make test"]
+    readme_commands = re.findall(r"^make \w+", (ROOT / "README.md").read_text(), re.M)
+    assert "make test" in readme_commands[:2]
+    python = next(step["with"] for step in steps if step.get("uses", "").startswith("actions/setup-python"))
+    assert python["python-version"] == "3.11" and python["cache"] == "pip"
+    assert workflow["jobs"]["test"]["runs-on"].startswith("ubuntu")
+    assert {"push", "pull_request"} <= set(workflow[True] if True in workflow else workflow["on"])
+
+
+def test_github_workflow_passes_the_vendored_schema():
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("user_id", "allowed"), [("0", True), ("1000", False)])
+def test_make_lab_allows_root_only_for_root(user_id, allowed):
+    result = subprocess.run(
+        ["make", "-n", "lab", f"USER_ID={user_id}"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    lab = [line for line in result.stdout.splitlines() if "jupyter lab" in line]
+    assert lab and lab[-1].split()[-2:] == (
+        ["notebooks", "--allow-root"] if allowed else ["lab", "notebooks"]
+    )

@@ -1,0 +1,32 @@
+"""The linear probe solves its problem to the optimum, so its predictions do not depend on threads."""
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from helpers.metrics import cross_validated_probe_predictions, fit_linear_probe
+
+
+def _ill_conditioned_features(n: int = 600, d: int = 64, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    scales = np.geomspace(1e-3, 30, d)  # like unnormalised CLS vectors: very different axis scales
+    features = (rng.normal(size=(n, d)) * scales).astype(np.float32)
+    labels = np.asarray(["a", "b", "c"])[(features[:, -3:] + rng.normal(size=(n, 3)) * 20).argmax(axis=1)]
+    return features, labels
+
+
+def test_probe_is_the_same_with_one_or_two_threads():
+    features, labels = _ill_conditioned_features()
+    fitted = {}
+    for threads in (1, 2):
+        with threadpool_limits(threads):
+            fitted[threads] = fit_linear_probe(features, labels).predict_proba(features)
+    np.testing.assert_allclose(fitted[1], fitted[2], atol=1e-9)
+
+
+def test_probe_reaches_the_optimum_and_balances_classes():
+    features, labels = _ill_conditioned_features()
+    probe = fit_linear_probe(features, labels)
+    assert probe.n_iter_.max() < probe.max_iter  # converged, not stopped by the iteration cap
+    assert set(probe.predict(features)) == {"a", "b", "c"}
+    out_of_fold = cross_validated_probe_predictions(features, labels, folds=3)
+    assert len(out_of_fold) == len(labels) and set(out_of_fold) <= {"a", "b", "c"}
