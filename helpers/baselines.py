@@ -59,6 +59,8 @@ def rule_based_sentence_type(text: str) -> str:
     "please") makes a command; `!` makes an exclamation; without final punctuation, a question word
     or auxiliary at the start makes a question; everything else is a statement.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__} ({text!r})")
     stripped = text.strip().rstrip("\"')\u201d\u2019 ")
     last = stripped[-1:] if stripped else ""
     first = _first_word(stripped)

@@ -11,6 +11,7 @@ it can be imported cheaply by the build script, the tests and every notebook.
 
 from __future__ import annotations
 
+import numbers
 from pathlib import Path
 
 import pandas as pd
@@ -184,6 +185,8 @@ def probe_split(frame: pd.DataFrame, train_size: int, strata: list[str], seed: i
     The notebooks probe and compare heads on these subsets to stay within their time budget; using
     the same subsets everywhere also lets them share cached embeddings.
     """
+    if isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral) or train_size < 1:
+        raise ValueError(f"train_size must be an integer of at least 1, got {train_size!r}")
     train = frame[frame["split"] == "train"]
     fraction = min(1.0, train_size / len(train))
     subset = train.groupby(strata).sample(frac=fraction, random_state=seed)

@@ -9,7 +9,9 @@ notebooks can look inside each step, compare pooling strategies, and train throu
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable, Sequence
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,15 +77,67 @@ def load_encoder(device: str | None = None, model_dir: str | Path | None = None)
         ) from error
 
 
+def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
+    """Return `value` as an int; raise TypeError unless it is an integer (not a bool), ValueError
+    unless `low <= value <= high`. Messages name the argument, the value and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            allowed = f"at least {low}"
+        else:
+            allowed = f"at most {high}" if low is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def check_number(
+    name: str,
+    value,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return `value` as a finite float within [low, high] (an open end with `low_open`/`high_open`);
+    raise TypeError for a non-number (or a bool), ValueError for NaN, infinity or a value out of range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        allowed = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"{name} must be a finite number in {allowed}, got {value}")
+    return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return `value` if it is a bool (numpy's too); raise TypeError naming the argument otherwise."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
+    return bool(value)
+
+
+def max_positions(model: SentenceTransformer) -> int:
+    """The longest input in tokens the backbone's position embeddings allow (512 for MiniLM)."""
+    return int(model[0].auto_model.config.max_position_embeddings)
+
+
 def check_texts(texts: str | Iterable[str]) -> list[str]:
     """Return `texts` as a list of strings; a single string counts as one sentence.
 
-    Raises TypeError naming the first position that holds something other than a string.
+    Raises TypeError for None, bytes, a mapping or a non-iterable, and names the first position
+    that holds something other than a string.
     """
     if isinstance(texts, str):
         return [texts]
-    if texts is None:
-        raise TypeError("expected a string or a sequence of strings, got None")
+    if texts is None or isinstance(texts, bytes | bytearray | Mapping) or not isinstance(texts, Iterable):
+        raise TypeError(f"expected a string or a sequence of strings, got {type(texts).__name__}")
     texts = list(texts)
     for index, text in enumerate(texts):
         if not isinstance(text, str):
@@ -92,11 +146,16 @@ def check_texts(texts: str | Iterable[str]) -> list[str]:
 
 
 def tokenize(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None) -> dict:
-    """Tokenise a batch: WordPiece ids, attention mask, padded to the longest and truncated."""
+    """Tokenise a batch: WordPiece ids, attention mask, padded to the longest and truncated.
+
+    `max_length` (tokens, default the model's `max_seq_length`) must be 1..`max_positions(model)`.
+    """
+    if max_length is not None:
+        check_int("max_length", max_length, 1, max_positions(model))
     tokenizer = model[0].tokenizer
     return dict(
         tokenizer(
-            list(texts),
+            check_texts(texts),
             padding=True,
             truncation=True,
             max_length=max_length or model.max_seq_length,
@@ -130,6 +189,13 @@ def pool(
     if strategy == "max":
         return token_embeddings.masked_fill(mask == 0, torch.finfo(token_embeddings.dtype).min).amax(dim=1)
     raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
+
+
+def _check_batching(model, batch_size, sort_by_length, max_length) -> None:
+    check_int("batch_size", batch_size, 1)
+    check_bool("sort_by_length", sort_by_length)
+    if max_length is not None:
+        check_int("max_length", max_length, 1, max_positions(model))
 
 
 def normalize(embeddings: np.ndarray) -> np.ndarray:
@@ -172,6 +238,7 @@ def count_token_positions(
     and machine-independent, unlike a timing.
     """
     texts = check_texts(texts)
+    _check_batching(model, batch_size, sort_by_length, max_length)
     order = batch_order(texts, sort_by_length)
     real = computed = 0
     for start in range(0, len(texts), batch_size):
@@ -197,6 +264,9 @@ def embed_poolings(
     on padding; the rows come back in the input order.
     """
     texts = check_texts(texts)
+    _check_batching(model, batch_size, sort_by_length, max_length)
+    if isinstance(poolings, str):
+        raise TypeError(f"poolings must be a sequence of strategies, got the string {poolings!r}")
     for strategy in poolings:
         if strategy not in POOLING_STRATEGIES:
             raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
@@ -226,8 +296,13 @@ def embed(
     """Embed sentences into an (n, 384) float32 array with our own tokenise-forward-pool pipeline.
 
     With the defaults (mean pooling, L2-normalised) it reproduces `SentenceTransformer.encode(...,
-    normalize_embeddings=True)`.
+    normalize_embeddings=True)`. Raises TypeError for a text that is not a string (naming its
+    position) and ValueError for an unknown pooling, `batch_size < 1` or a `max_length` outside
+    1..`max_positions(model)`, before any work is done.
     """
+    check_bool("normalize_embeddings", normalize_embeddings)
+    if pooling not in POOLING_STRATEGIES:
+        raise ValueError(f"unknown pooling strategy {pooling!r}; choose one of {POOLING_STRATEGIES}")
     embeddings = embed_poolings(model, texts, (pooling,), batch_size, sort_by_length, max_length)[pooling]
     return normalize(embeddings) if normalize_embeddings else embeddings
 
@@ -236,7 +311,7 @@ def token_table(model: SentenceTransformer, texts: Sequence[str], max_length: in
     """A readable table of a tokenised batch: one row per position, token / id / mask per sentence."""
     import pandas as pd
 
-    batch = tokenize(model, texts, max_length)
+    batch = tokenize(model, check_texts(texts), max_length)
     tokenizer = model[0].tokenizer
     columns = {}
     for i, ids in enumerate(batch["input_ids"]):

@@ -11,6 +11,7 @@ import copy
 
 from torch import nn
 
+from helpers.encoder import check_bool, check_int
 from helpers.model import MultiTaskModel
 
 
@@ -41,8 +42,8 @@ def unfreeze_top_k(model: MultiTaskModel, k: int, embeddings: bool = False) -> N
     `k = 0` is a frozen backbone, `k = number of layers` with `embeddings=True` is full fine-tuning.
     """
     n_layers = len(model.layers)
-    if not 0 <= k <= n_layers:
-        raise ValueError(f"k must be between 0 and {n_layers}, got {k}")
+    check_int("k", k, 0, n_layers)
+    check_bool("embeddings", embeddings)
     freeze_backbone(model)
     for layer in model.layers[n_layers - k :]:
         set_trainable(layer, True)

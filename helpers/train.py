@@ -6,7 +6,12 @@
 
 It shows a progress bar while training and ends with one JSON line of validation and test
 metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
-next to `training.json` (the configuration and the per-epoch history).
+together with `training.json` (the configuration and the per-epoch history), in one atomic step.
+
+`--out` must be a new or empty folder; with `--overwrite` it may also hold a model saved here
+before (and nothing else), which is replaced only once the new one is complete. Everything is
+checked before the model and the data load: the arguments, the output folder, the device and,
+with `--resume`, the checkpoint (`.OUT.checkpoint.pt` beside `--out`, written after every epoch).
 
 Several processes, one per CPU socket or GPU, with PyTorch's DistributedDataParallel:
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -29,13 +35,22 @@ import transformers
 
 from helpers.data import TASK_LABELS
 from helpers.freezing import freeze_backbone, unfreeze_top_k
-from helpers.model import HEAD_KINDS, MultiTaskModel
+from helpers.model import (
+    HEAD_KINDS,
+    MultiTaskModel,
+    SaveTargetError,
+    check_save_target,
+    is_saved_model,
+    resolve_device,
+)
 from helpers.notebook import seed_everything
 from helpers.training import (
     SAMPLING_STRATEGIES,
+    CheckpointError,
     TrainingConfig,
     evaluate,
     limit_per_task,
+    load_checkpoint,
     load_task_data,
     train_multitask,
 )
@@ -47,6 +62,8 @@ def _bounded(kind, low=None, high=None, name="value"):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text}")
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"at least {low}" if high is None else f"between {low} and {high}"
             raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {text}")
@@ -101,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-lr", type=_bounded(float, 0.0, name="--head-lr"), default=1e-3)
     parser.add_argument("--head", choices=HEAD_KINDS, default="linear")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a model already saved in --out")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a model saved in --out by an earlier run (never any other files)",
+    )
     parser.add_argument(
         "--resume", action="store_true",
         help="continue an interrupted run from its last checkpoint (written after every epoch)",
@@ -111,11 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_output_dir(parser: argparse.ArgumentParser, out: Path, overwrite: bool) -> None:
-    """Refuse an --out that is a file, or that holds something, unless --overwrite was given."""
+    """Refuse an --out that saving could destroy (see `check_save_target`): a file, `.`, a folder
+    holding other files or containing the working directory; and a previous model without --overwrite."""
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out} is an existing file, not a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        parser.error(f"--out {out} already exists and is not empty; pass --overwrite to replace it")
+    try:
+        check_save_target(out)
+    except SaveTargetError as error:
+        parser.error(f"--out: {error}")
+    if is_saved_model(out) and not overwrite:
+        parser.error(f"--out {out} already holds a saved model; pass --overwrite to replace it")
 
 
 def start_distributed(requested_device: str | None) -> tuple[int, str | None]:
@@ -136,23 +162,50 @@ def checkpoint_path(out: Path) -> Path:
     return out.parent / f".{out.name}.checkpoint.pt"
 
 
+def training_config(args: argparse.Namespace) -> TrainingConfig:
+    """The run's TrainingConfig from the command line."""
+    return TrainingConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        encoder_lr=args.encoder_lr,
+        head_lr=args.head_lr,
+        sampling=args.sampling,
+        loss_weighting=args.loss_weighting,
+        punctuation_dropout=args.punctuation_dropout,
+        gradient_checkpointing=args.gradient_checkpointing,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # everything that can be wrong is checked here, before the model and the data load
     check_output_dir(parser, args.out, args.overwrite)
-    if args.resume and not checkpoint_path(args.out).is_file():
-        parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
+    try:
+        resolve_device(args.device)
+        config = training_config(args)
+    except (TypeError, ValueError) as error:
+        parser.error(str(error))
     if args.resume and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         parser.error("--resume works in a single process only")
+    if args.resume:
+        try:
+            load_checkpoint(checkpoint_path(args.out), config)
+        except FileNotFoundError:
+            parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
+        except CheckpointError as error:
+            parser.error(f"--resume: {error}")
     rank, device = start_distributed(args.device)
     try:
-        return train_and_save(args, rank, device)
+        return train_and_save(args, config, rank, device)
     finally:
         if torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 
-def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> int:
+def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, device: str | None) -> int:
     seed_everything(args.seed)
     if args.no_progress or rank != 0:
         transformers.utils.logging.disable_progress_bar()
@@ -165,24 +218,11 @@ def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> i
     train = limit_per_task(load_task_data("train"), args.max_train_per_task, seed=args.seed)
     validation = limit_per_task(load_task_data("validation"), args.max_eval_per_task, seed=args.seed)
     test = limit_per_task(load_task_data("test"), args.max_eval_per_task, seed=args.seed)
-    config = TrainingConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        encoder_lr=args.encoder_lr,
-        head_lr=args.head_lr,
-        sampling=args.sampling,
-        loss_weighting=args.loss_weighting,
-        punctuation_dropout=args.punctuation_dropout,
-        gradient_checkpointing=args.gradient_checkpointing,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
     checkpoint = checkpoint_path(args.out)
     result = train_multitask(model, train, validation, config, checkpoint=checkpoint, resume=args.resume)
     if rank != 0:  # only the first process evaluates and saves
         return 0
 
-    model.save(args.out)  # atomic: an interrupted save leaves any previous model in place
     report = {
         "out": str(args.out),
         "best_epoch": result.best_epoch,
@@ -192,7 +232,8 @@ def train_and_save(args: argparse.Namespace, rank: int, device: str | None) -> i
         "test": evaluate(model, test),
     }
     record = {"config": result.config, "history": result.history.to_dict(orient="records"), **report}
-    (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    # atomic, with training.json: an interrupted save leaves the previous model (or none) in place
+    model.save(args.out, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
     checkpoint.unlink(missing_ok=True)
     print(json.dumps(report))
     return 0

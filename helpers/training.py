@@ -14,9 +14,11 @@ run, so the data is not re-encoded every epoch.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,11 +30,11 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
-from helpers.encoder import batch_order
+from helpers.encoder import batch_order, check_bool, check_int, check_number, check_texts
 from helpers.freezing import frozen_prefix_length, parameter_groups
 from helpers.memory import release_memory, trim_heap
 from helpers.metrics import CLASSIFICATION_METRICS, classification_scores
-from helpers.model import MultiTaskModel
+from helpers.model import MultiTaskModel, eval_mode, modes_restored
 
 IGNORE_INDEX = -100
 SAMPLING_STRATEGIES = ("proportional", "uniform", "temperature")
@@ -42,13 +44,23 @@ TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operat
 
 @dataclass
 class TaskData:
-    """One task's examples: sentences and label indices into `model.task_labels[task]`."""
+    """One task's examples: sentences and label indices into `model.task_labels[task]`.
+
+    `texts` is a sequence of n strings, `labels` n class indices >= 0 (any integer dtype, or floats
+    holding whole numbers), stored as int64. Raises TypeError for a text that is not a string or
+    labels that are not numbers, ValueError for a length mismatch, a NaN, fractional or negative
+    label (naming its position); whether a label is below the task's label count is checked where
+    the model is known (`train_multitask`, `evaluate`).
+    """
 
     texts: list[str]
     labels: np.ndarray
 
     def __post_init__(self):
-        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if isinstance(self.texts, str):
+            raise TypeError(f"texts must be a list of sentences, got the single string {self.texts[:40]!r}")
+        self.texts = check_texts(self.texts)
+        self.labels = _check_labels(self.labels)
         if len(self.texts) != len(self.labels):
             raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
 
@@ -63,8 +75,45 @@ class TaskData:
         return TaskData([strip_terminal_punctuation(text) for text in self.texts], self.labels.copy())
 
 
+def _check_labels(labels) -> np.ndarray:
+    """Labels as an int64 vector of class indices; errors name the first offending position."""
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be class indices, got the string {labels!r}")
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {array.shape}")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind == "O":  # e.g. pandas' nullable Int64: whole numbers (or NA) as objects
+        for position, value in enumerate(array):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"label {value!r} at position {position} is not a whole number")
+        array = array.astype(np.int64)
+    if array.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+        if bad.size:
+            raise ValueError(f"label {array[bad[0]]} at position {bad[0]} is not a whole number")
+    elif array.dtype.kind not in "iu":
+        raise TypeError(
+            f"labels must be integer class indices, got dtype {array.dtype} (first: {array[0]!r}); "
+            "turn label names into indices with `task_data`"
+        )
+    negative = np.flatnonzero(array < 0)
+    if negative.size:
+        raise ValueError(
+            f"label {array[negative[0]]} at position {negative[0]} is negative: labels are class "
+            f"indices 0..n_labels-1 (IGNORE_INDEX={IGNORE_INDEX} is the training loop's own marker)"
+        )
+    return array.astype(np.int64)
+
+
 def task_data(frame: pd.DataFrame, labels: Sequence[str]) -> TaskData:
     """Turn a data frame with `text` and `label` columns into `TaskData` for a task with these labels."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [column for column in ("text", "label") if column not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}; it has {list(frame.columns)}")
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted(set(frame["label"]) - set(index))
     if unknown:
@@ -85,11 +134,20 @@ def limit_per_task(
 ) -> dict[str, TaskData]:
     """A seeded, stratified subset of at most `max_per_task` examples of each task (all when None).
 
-    `max_per_task` is one number for every task, or one per task (a task not named keeps all).
+    `max_per_task` is one number (>= 1) for every task, or one per task (a task not named keeps
+    all). Each label keeps its share of the examples, rounded, and at least one example while the
+    limit allows; where rounding would exceed the limit, the labels given the most beyond their exact
+    share lose one each. Raises ValueError for a limit below 1 or for a task name not in `data`.
     """
     if max_per_task is None:
         return dict(data)
-    limits = max_per_task if isinstance(max_per_task, Mapping) else dict.fromkeys(data, max_per_task)
+    if isinstance(max_per_task, Mapping):
+        unknown = sorted(set(max_per_task) - set(data))
+        if unknown:
+            raise ValueError(f"max_per_task names tasks {unknown} that are not in the data {list(data)}")
+        limits = {task: check_int(f"max_per_task[{task!r}]", n, 1) for task, n in max_per_task.items()}
+    else:
+        limits = dict.fromkeys(data, check_int("max_per_task", max_per_task, 1))
     limited = {}
     rng = np.random.default_rng(seed)
     for task, examples in data.items():
@@ -97,11 +155,19 @@ def limit_per_task(
         if len(examples) <= limit:
             limited[task] = examples
             continue
+        labels = np.unique(examples.labels)
+        members = [np.flatnonzero(examples.labels == label) for label in labels]
+        quotas = [limit * len(group) / len(examples) for group in members]  # exact shares
+        shares = [min(max(1, round(quota)), len(group)) for quota, group in zip(quotas, members, strict=True)]
+        kept = list(shares)
+        while sum(kept) > limit:  # rounding up and the one-per-label minimum can overshoot
+            floor = 1 if any(k > 1 for k in kept) else 0  # keep one per label while the limit allows
+            surplus = [k - q if k > floor else -math.inf for k, q in zip(kept, quotas, strict=True)]
+            kept[int(np.argmax(surplus))] -= 1
         chosen = []
-        for label in np.unique(examples.labels):  # keep the label proportions
-            members = np.flatnonzero(examples.labels == label)
-            share = max(1, round(limit * len(members) / len(examples)))
-            chosen.extend(rng.choice(members, size=min(share, len(members)), replace=False))
+        for group, share, keep in zip(members, shares, kept, strict=True):
+            # draw as many as before and keep the first ones: the other labels' draws do not change
+            chosen.extend(rng.choice(group, size=share, replace=False)[:keep])
         limited[task] = examples.subset(sorted(chosen))
     return limited
 
@@ -113,6 +179,11 @@ def random_rows(
 
     Use them to cut the data (`TaskData.subset`) and its prefix caches (`PrefixCache.subset`) alike.
     """
+    unknown = sorted(set(sizes) - set(data))
+    if unknown:
+        raise ValueError(f"sizes names tasks {unknown} that are not in the data {list(data)}")
+    for task, size in sizes.items():
+        check_int(f"sizes[{task!r}]", size, 0)
     rng = np.random.default_rng(seed)
     return {
         task: np.sort(rng.permutation(len(examples))[: sizes.get(task, len(examples))])
@@ -122,9 +193,17 @@ def random_rows(
 
 # ----- which task each batch comes from ---------------------------------------------------------
 def task_probabilities(sizes: Mapping[str, int], strategy: str, temperature: float = 2.0) -> dict[str, float]:
-    """How often each task is drawn: proportional to its size, uniform, or size^(1/T) (temperature)."""
+    """How often each task is drawn: proportional to its size, uniform, or size^(1/T) (temperature).
+
+    Sizes must be at least 1 and `temperature` positive (ValueError otherwise).
+    """
     if strategy not in SAMPLING_STRATEGIES:
         raise ValueError(f"unknown sampling strategy {strategy!r}; choose one of {SAMPLING_STRATEGIES}")
+    if not sizes:
+        raise ValueError("task_probabilities needs at least one task")
+    for task, size in sizes.items():
+        check_int(f"the size of task {task!r}", size, 1)
+    check_number("temperature", temperature, 0.0, low_open=True)
     exponent = {"proportional": 1.0, "uniform": 0.0, "temperature": 1.0 / temperature}[strategy]
     weights = {task: size**exponent for task, size in sizes.items()}
     total = sum(weights.values())
@@ -146,7 +225,8 @@ class TaskBatchSampler:
 
     Under distributed training every rank holds a shard of each task: the ranks pass the global
     sizes (`probability_sizes`) and the global number of steps, so that they all draw the same task
-    at every step, and an `index_seed` of their own to shuffle their shard.
+    at every step, and an `index_seed` of their own to shuffle their shard. Tasks are drawn from the
+    global task list, so every shard must hold at least one example of every task (ValueError).
     """
 
     def __init__(
@@ -163,7 +243,19 @@ class TaskBatchSampler:
         lengths: Mapping[str, Sequence[int]] | None = None,
         pool_batches: int = 50,
     ):
-        self.sizes = {task: size for task, size in sizes.items() if size > 0}
+        check_int("batch_size", batch_size, 1)
+        check_int("pool_batches", pool_batches, 1)
+        if probability_sizes is not None and set(probability_sizes) != set(sizes):
+            raise ValueError(
+                f"probability_sizes has tasks {list(probability_sizes)}, sizes {list(sizes)}: they must match"
+            )
+        for task, size in sizes.items():
+            if check_int(f"the size of task {task!r}", size, 0) == 0:
+                raise ValueError(
+                    f"task {task!r} has no examples here: every process needs at least one example of "
+                    "every task (leave the task out, or use fewer processes)"
+                )
+        self.sizes = dict(sizes)
         self.batch_size = batch_size
         self.strategy = strategy
         self.probabilities = task_probabilities(
@@ -218,7 +310,10 @@ class TaskBatchSampler:
         return {
             "task_rng": self.task_rng.bit_generator.state,
             "index_rng": self.index_rng.bit_generator.state,
-            "queues": {task: [batch.copy() for batch in queue] for task, queue in self._queues.items()},
+            "queues": {
+                task: [torch.from_numpy(batch.copy()) for batch in queue]
+                for task, queue in self._queues.items()
+            },
             "turn": self._turn,
         }
 
@@ -226,7 +321,8 @@ class TaskBatchSampler:
         self.task_rng.bit_generator.state = state["task_rng"]
         self.index_rng.bit_generator.state = state["index_rng"]
         self._queues = {
-            task: [np.asarray(batch) for batch in queue] for task, queue in state["queues"].items()
+            task: [np.asarray(batch, dtype=np.int64) for batch in queue]
+            for task, queue in state["queues"].items()
         }
         self._turn = state["turn"]
 
@@ -258,6 +354,9 @@ class LossCombiner(nn.Module):
         )
 
     def forward(self, task_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The combined loss (a scalar tensor); ValueError when no task has a loss (no labels at all)."""
+        if not task_losses:
+            raise ValueError("no task has a labelled example in this batch, so there is no loss to combine")
         total = 0.0
         for task, loss in task_losses.items():
             if self.strategy == "uncertainty":
@@ -322,7 +421,14 @@ class PrefixCache:
         batch_size: int = 64,
         storage_dtype: torch.dtype = torch.float32,
     ) -> PrefixCache:
-        """Run the frozen prefix once over `texts` (length-sorted batches, inference mode)."""
+        """Run the frozen prefix once over `texts` (length-sorted batches, inference mode).
+
+        `prefix` is 0..number of layers (all layers: pooled sentence embeddings are stored).
+        The model's train/eval modes are left as they were.
+        """
+        texts = check_texts(texts)
+        check_int("prefix", prefix, 0, len(model.layers))
+        check_int("batch_size", batch_size, 1)
         order = batch_order(texts)
 
         def batches():
@@ -360,9 +466,7 @@ class PrefixCache:
         """Store the token states of `batches` (rows, hidden, attention mask) unpadded, in the rows' order."""
         sentence_level = prefix == len(model.layers)
         pieces: list[torch.Tensor] = [None] * count
-        was_training = model.training
-        model.eval()
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             for rows, hidden, attention_mask in batches:
                 if sentence_level:
                     pooled = model.encode_from_layer(hidden, attention_mask, prefix).float().cpu()
@@ -373,7 +477,6 @@ class PrefixCache:
                     states = hidden.to(storage_dtype).cpu()
                     for row, sentence_states, length in zip(rows, states, lengths, strict=True):
                         pieces[row] = sentence_states[:length]
-        model.train(was_training)
         release_memory()  # the batches' temporary activations
         if not pieces:
             width = model.backbone.config.hidden_size
@@ -382,8 +485,17 @@ class PrefixCache:
 
     @classmethod
     def from_sentence_embeddings(cls, embeddings: np.ndarray, model: MultiTaskModel) -> PrefixCache:
-        """Wrap precomputed sentence embeddings (they must match the model's pooling and normalisation)."""
+        """Wrap precomputed sentence embeddings, (sentences, hidden size) float, as a sentence-level cache.
+
+        They must match the model's pooling and normalisation (that is not checked); ValueError for
+        another shape or a NaN/infinite value.
+        """
         vectors = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+        width = model.backbone.config.hidden_size
+        if vectors.ndim != 2 or vectors.shape[1] != width:
+            raise ValueError(f"embeddings must have shape (sentences, {width}), got {tuple(vectors.shape)}")
+        if not torch.isfinite(vectors).all():
+            raise ValueError("embeddings hold NaN or infinite values")
         return cls(vectors, [1] * len(vectors), len(model.layers), sentence_level=True)
 
     def __len__(self) -> int:
@@ -434,6 +546,7 @@ def build_prefix_caches(
 
     With `start_from` (caches of the same data at a lower prefix), only the layers in between run.
     """
+    _check_task_data(model, data, "data", check_labels=False)
     prefix = frozen_prefix_length(model) if prefix is None else prefix
     if start_from is not None:
         for task, examples in data.items():
@@ -476,6 +589,30 @@ class TrainingConfig:
     amp: bool | None = None  # mixed precision; None = on when training on CUDA
 
     def __post_init__(self):
+        """Check every field once, here: TypeError/ValueError naming the field, the value and the range."""
+        for name, value in vars(self).items():  # numpy scalars become Python numbers (checkpoints hold those)
+            if isinstance(value, np.generic):
+                setattr(self, name, value.item())
+        if isinstance(self.loss_weights, Mapping):
+            self.loss_weights = {
+                task: weight.item() if isinstance(weight, np.generic) else weight
+                for task, weight in self.loss_weights.items()
+            }
+        for name in ("epochs", "batch_size", "patience", "evaluations_per_epoch", "eval_batch_size"):
+            check_int(f"TrainingConfig.{name}", getattr(self, name), 1)
+        check_int("TrainingConfig.seed", self.seed, 0)
+        check_number("TrainingConfig.encoder_lr", self.encoder_lr, 0.0)
+        check_number("TrainingConfig.head_lr", self.head_lr, 0.0)
+        check_number("TrainingConfig.layer_decay", self.layer_decay, 0.0, low_open=True)
+        check_number("TrainingConfig.weight_decay", self.weight_decay, 0.0)
+        check_number("TrainingConfig.warmup_fraction", self.warmup_fraction, 0.0, 1.0)
+        check_number("TrainingConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
+        check_number("TrainingConfig.temperature", self.temperature, 0.0, low_open=True)
+        check_number("TrainingConfig.punctuation_dropout", self.punctuation_dropout, 0.0, 1.0)
+        for name in ("gradual_unfreezing", "use_prefix_cache", "gradient_checkpointing", "progress"):
+            check_bool(f"TrainingConfig.{name}", getattr(self, name))
+        if self.amp is not None:
+            check_bool("TrainingConfig.amp", self.amp)
         if self.sampling not in SAMPLING_STRATEGIES:
             raise ValueError(
                 f"unknown sampling strategy {self.sampling!r}; choose one of {SAMPLING_STRATEGIES}"
@@ -484,10 +621,23 @@ class TrainingConfig:
             raise ValueError(
                 f"unknown loss weighting {self.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}"
             )
-        if not 0.0 <= self.punctuation_dropout <= 1.0:
-            raise ValueError("punctuation_dropout must be between 0 and 1")
-        if self.epochs < 1 or self.batch_size < 1 or self.evaluations_per_epoch < 1:
-            raise ValueError("epochs, batch_size and evaluations_per_epoch must be at least 1")
+        if self.loss_weights is not None:
+            if not isinstance(self.loss_weights, Mapping):
+                raise TypeError(
+                    f"TrainingConfig.loss_weights must map tasks to weights, got {self.loss_weights!r}"
+                )
+            for task, weight in self.loss_weights.items():
+                check_number(f"TrainingConfig.loss_weights[{task!r}]", weight, 0.0)
+        if self.loss_weighting == "fixed" and not self.loss_weights:
+            raise ValueError("TrainingConfig.loss_weighting='fixed' needs loss_weights, one per task")
+        if isinstance(self.punctuation_tasks, str) or not all(
+            isinstance(task, str) for task in self.punctuation_tasks
+        ):
+            raise TypeError(
+                "TrainingConfig.punctuation_tasks must be a tuple of task names, "
+                f"got {self.punctuation_tasks!r}"
+            )
+        self.punctuation_tasks = tuple(self.punctuation_tasks)
 
 
 @dataclass
@@ -534,7 +684,7 @@ class EarlyStopping:
     """Stop when the score has not improved for `patience` evaluations; remember the best state."""
 
     def __init__(self, patience: int):
-        self.patience = patience
+        self.patience = check_int("patience", patience, 1)
         self.best_score = -math.inf
         self.best_epoch = 0
         self.best_state: dict | None = None
@@ -566,10 +716,15 @@ class EarlyStopping:
 
 def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.ndarray]:
     """`output(task, sentence embeddings)` for each task's examples, in length-sorted batches."""
+    check_int("batch_size", batch_size, 1)
+    _check_task_data(model, data, "data", check_labels=False)  # predicting needs no labels
+    for task, cache in (caches or {}).items():
+        if task in data and len(cache) != len(data[task]):
+            raise ValueError(
+                f"the cache for {task!r} holds {len(cache)} sentences, the data {len(data[task])}"
+            )
     results = {}
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for task, examples in data.items():
             parts, order = [], batch_order(examples.texts)
             for start in range(0, len(examples), batch_size):
@@ -582,7 +737,6 @@ def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.nd
                 trim_heap()  # batch shapes vary, and glibc would keep each batch's activations
             stacked = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
             results[task] = stacked[np.argsort(order, kind="stable")]  # back to the data's order
-    model.train(was_training)
     return results
 
 
@@ -627,7 +781,12 @@ def evaluate(
     batch_size: int = 32,
     caches: Mapping[str, PrefixCache] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Accuracy and macro-F1 per task, each task scored on its own examples."""
+    """Accuracy and macro-F1 per task, each task scored on its own examples.
+
+    Runs in eval mode and leaves the model's modes as they were. Raises ValueError for a task the
+    model has no head for, a task without examples, or a label outside the task's labels.
+    """
+    _check_task_data(model, data, "data", require_examples=True)
     predictions = predict_labels(model, data, batch_size, caches)
     return {
         task: classification_scores(
@@ -635,6 +794,29 @@ def evaluate(
         )
         for task in data
     }
+
+
+def _check_task_data(
+    model: MultiTaskModel, data, name: str, require_examples: bool = False, check_labels: bool = True
+) -> None:
+    """Every task known to the model, TaskData, labels within its head's labels (and examples, if asked)."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{name} must map task names to TaskData, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(model.task_labels))
+    if unknown:
+        raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
+    for task, examples in data.items():
+        if not isinstance(examples, TaskData):
+            raise TypeError(f"{name}[{task!r}] must be TaskData, got {type(examples).__name__}")
+        if require_examples and len(examples) == 0:
+            raise ValueError(f"{name} data for task {task!r} has no examples; leave the task out instead")
+        n_labels = len(model.task_labels[task])
+        too_high = np.flatnonzero(examples.labels >= n_labels) if check_labels else np.zeros(0, int)
+        if too_high.size:
+            raise ValueError(
+                f"{name} data for task {task!r} has label {examples.labels[too_high[0]]} at position "
+                f"{too_high[0]}, but the model's {task!r} head has {n_labels} labels (0..{n_labels - 1})"
+            )
 
 
 def _train_mode(model: MultiTaskModel, prefix: int) -> None:
@@ -735,6 +917,8 @@ def distributed_rank_and_size() -> tuple[int, int]:
 
 def shard(data: Mapping[str, TaskData], rank: int, world_size: int) -> dict[str, TaskData]:
     """Every `world_size`-th example of each task, starting at `rank`: disjoint shards that cover the data."""
+    check_int("world_size", world_size, 1)
+    check_int("rank", rank, 0, world_size - 1)
     return {task: examples.subset(range(rank, len(examples), world_size)) for task, examples in data.items()}
 
 
@@ -785,12 +969,29 @@ def train_multitask(
     generators, history) is written there after every epoch, atomically; `resume=True` continues
     from it and ends exactly where an uninterrupted run would have.
     """
-    config = config or TrainingConfig()
-    for name, data in (("train", train), ("validation", validation)):
-        unknown = sorted(set(data) - set(model.task_labels))
-        if unknown:
-            raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
+    config = TrainingConfig() if config is None else config
+    if not isinstance(model, MultiTaskModel):
+        raise TypeError(f"model must be a MultiTaskModel, got {type(model).__name__}")
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    _check_task_data(model, train, "train", require_examples=True)
+    _check_task_data(model, validation, "validation", require_examples=True)
+    if not train:
+        raise ValueError("train data is empty: give at least one task with examples")
+    if not validation:
+        raise ValueError(
+            "validation data is empty: choosing the best epoch and early stopping need at least one task"
+        )
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be a function (step, model), got {type(on_step).__name__}")
     rank, world_size = distributed_rank_and_size()
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
+    if resume and world_size > 1:
+        raise ValueError("resuming is supported in a single process only")
+    state = load_checkpoint(checkpoint, config) if resume else None  # before any expensive work
+    if world_size > 1:
+        _check_shardable(train, world_size)  # the same error on every process, before any work
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, rank])
     tasks = list(model.task_labels)
@@ -800,7 +1001,14 @@ def train_multitask(
         model, config.encoder_lr, config.head_lr, config.layer_decay, config.weight_decay
     )
     if config.loss_weighting == "uncertainty":
-        groups.append({"name": "loss weights", "params": list(combiner.parameters()), "lr": config.head_lr})
+        groups.append(  # no weight decay: it would pull the log-variances to 0, i.e. the weights to 1
+            {
+                "name": "loss weights",
+                "params": list(combiner.parameters()),
+                "lr": config.head_lr,
+                "weight_decay": 0.0,
+            }
+        )
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen")
     optimizer = torch.optim.AdamW(groups)
@@ -829,130 +1037,136 @@ def train_multitask(
     use_amp = config.amp if config.amp is not None else model.device.type == "cuda"
     is_main = rank == 0
 
-    for caches, data in ((train_caches, train), (validation_caches, validation)):
+    for caches, data in ((train_caches, train), (validation_caches, validation), (stripped_caches, train)):
         for task, cache in (caches or {}).items():
+            if not isinstance(cache, PrefixCache):
+                raise TypeError(f"the cache for {task!r} must be a PrefixCache, got {type(cache).__name__}")
+            if task not in data:
+                raise ValueError(f"there is a cache for {task!r}, but no data for that task")
             if cache.prefix != prefix or len(cache) != len(data[task]):
                 raise ValueError(
                     f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, "
                     f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
                 )
     start = time.perf_counter()
-    checkpointing_before = model.gradient_checkpointing
-    model.gradient_checkpointing = config.gradient_checkpointing
-    batches = _Batches(model, train, prefix, config, rng, train_caches, stripped_caches)
-    if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
-        validation_caches = build_prefix_caches(model, validation, prefix)
-    training_step = _TrainingStep(model, combiner, batches)
-    if world_size > 1:
-        device_ids = [model.device.index] if model.device.type == "cuda" else None
-        training_step = nn.parallel.DistributedDataParallel(
-            training_step, device_ids=device_ids, find_unused_parameters=True
-        )
-    stopper = EarlyStopping(config.patience)
-    records, step_records, examples_seen, step, stopped_early, first_epoch = [], [], 0, 0, False, 1
-    evaluation_steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
-        round(j * len(sampler) / config.evaluations_per_epoch): j
-        for j in range(1, config.evaluations_per_epoch + 1)
-    }
-    if resume:
+    with _run_settings(model, config.gradient_checkpointing):
+        batches = _Batches(model, train, prefix, config, rng, train_caches, stripped_caches)
+        if is_main and prefix > 0 and config.use_prefix_cache and validation_caches is None:
+            validation_caches = build_prefix_caches(model, validation, prefix)
+        training_step = _TrainingStep(model, combiner, batches)
         if world_size > 1:
-            raise ValueError("resuming is supported in a single process only")
-        state = torch.load(checkpoint, weights_only=False)
-        if {**state["config"], "progress": config.progress} != asdict(config):
-            raise ValueError(f"{checkpoint} was written with a different training configuration")
-        model.load_state_dict(state["model"])
-        combiner.load_state_dict(state["combiner"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        sampler.load_state_dict(state["sampler"])
-        rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        stopper.__dict__.update(state["stopper"])
-        records, examples_seen, step = state["records"], state["examples_seen"], state["step"]
-        step_records = state["step_records"]
-        first_epoch = state["epoch"] + 1
-    stop = False
-    for epoch in range(first_epoch, config.epochs + 1):
-        _train_mode(model, prefix)
-        losses = []
-        progress = tqdm(
-            sampler, desc=f"epoch {epoch}", disable=not (config.progress and is_main), leave=False
-        )
-        for step_in_epoch, (task, rows) in enumerate(progress, start=1):
-            labels = batch_labels(tasks, task, train[task].labels[rows])
-            with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss = training_step(task, rows, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            examples_seen += len(rows)
-            step += 1
-            task_losses = (training_step.module if world_size > 1 else training_step).last_task_losses
-            step_records.append(
-                {
-                    "step": step, "epoch": epoch - 1 + step_in_epoch / len(sampler), "task": task,
-                    "loss": float(task_losses[task]), "lr": optimizer.param_groups[0]["lr"],
-                    **{f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()},
-                }
-            )  # fmt: skip
-            if step % TRIM_EVERY_STEPS == 0:
-                trim_heap()  # activations of varying batch shapes fragment the heap as training runs
-            if on_step is not None:
-                on_step(step, model)
-            evaluation = evaluation_steps.get(step_in_epoch)  # 1, 2, ... within the epoch
-            if evaluation is None:
-                continue
-            at_epoch_end = step_in_epoch == len(sampler)
-            train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
+            device_ids = [model.device.index] if model.device.type == "cuda" else None
+            training_step = nn.parallel.DistributedDataParallel(
+                training_step, device_ids=device_ids, find_unused_parameters=True
+            )
+        stopper = EarlyStopping(config.patience)
+        records, step_records, examples_seen, step, stopped_early, first_epoch = [], [], 0, 0, False, 1
+        evaluation_steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
+            round(j * len(sampler) / config.evaluations_per_epoch): j
+            for j in range(1, config.evaluations_per_epoch + 1)
+        }
+        if state is not None:
+            try:
+                model.load_state_dict(state["model"])
+                combiner.load_state_dict(state["combiner"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+            except (RuntimeError, ValueError, KeyError) as error:
+                raise CheckpointError(
+                    f"checkpoint {checkpoint} does not fit this model and configuration ({error}): "
+                    "delete it or run without --resume"
+                ) from error
+            sampler.load_state_dict(state["sampler"])
+            rng.bit_generator.state = state["rng"]
+            torch.set_rng_state(state["torch_rng"])
+            stopper.__dict__.update(state["stopper"])
+            records, examples_seen, step = state["records"], state["examples_seen"], state["step"]
+            step_records = state["step_records"]
+            first_epoch = state["epoch"] + 1
+        stop = False
+        for epoch in range(first_epoch, config.epochs + 1):
+            _train_mode(model, prefix)
             losses = []
-            when = (
-                epoch
-                if config.evaluations_per_epoch == 1
-                else epoch - 1 + evaluation / config.evaluations_per_epoch
+            progress = tqdm(
+                sampler, desc=f"epoch {epoch}", disable=not (config.progress and is_main), leave=False
             )
-            record = {"epoch": when, "step": step, "train_loss": train_loss}
-            optimizer.zero_grad(set_to_none=True)  # the next step recomputes them: free them meanwhile
-            if is_main:
-                scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
-                record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
-                for name, task_scores in scores.items():
-                    record.update({f"{name}_{metric}": value for metric, value in task_scores.items()})
-                _train_mode(model, prefix)
-            # every process takes rank 0's score, so all of them keep the same best model and stop together
-            record["mean_macro_f1"] = _from_rank_zero(
-                record.get("mean_macro_f1", 0.0), world_size, model.device
-            )
-            record.update({f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()})
-            records.append(record)
-            if config.progress and is_main:
-                tqdm.write(
-                    f"epoch {when:g}: " + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
-                )
-            stop = stopper.update(record["mean_macro_f1"], when, model)
-            if checkpoint is not None and is_main and at_epoch_end:
-                save_checkpoint(
-                    checkpoint,
+            for step_in_epoch, (task, rows) in enumerate(progress, start=1):
+                labels = batch_labels(tasks, task, train[task].labels[rows])
+                with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss = training_step(task, rows, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss.detach()))
+                examples_seen += len(rows)
+                step += 1
+                task_losses = (training_step.module if world_size > 1 else training_step).last_task_losses
+                step_records.append(
                     {
-                        "epoch": epoch, "step": step, "examples_seen": examples_seen, "records": records,
-                        "step_records": step_records, "config": asdict(config), "model": model.state_dict(),
-                        "combiner": combiner.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
-                        "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                        "stopper": dict(stopper.__dict__),
-                    },
+                        "step": step, "epoch": epoch - 1 + step_in_epoch / len(sampler), "task": task,
+                        "loss": float(task_losses[task]), "lr": optimizer.param_groups[0]["lr"],
+                        **{f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()},
+                    }
                 )  # fmt: skip
+                if step % TRIM_EVERY_STEPS == 0:
+                    trim_heap()  # activations of varying batch shapes fragment the heap as training runs
+                if on_step is not None:
+                    on_step(step, model)
+                evaluation = evaluation_steps.get(step_in_epoch)  # 1, 2, ... within the epoch
+                if evaluation is None:
+                    continue
+                at_epoch_end = step_in_epoch == len(sampler)
+                train_loss = _mean_over_processes(float(np.mean(losses)), world_size, model.device)
+                losses = []
+                when = (
+                    epoch
+                    if config.evaluations_per_epoch == 1
+                    else epoch - 1 + evaluation / config.evaluations_per_epoch
+                )
+                record = {"epoch": when, "step": step, "train_loss": train_loss}
+                optimizer.zero_grad(set_to_none=True)  # the next step recomputes them: free them meanwhile
+                if is_main:
+                    scores = evaluate(model, validation, config.eval_batch_size, validation_caches)
+                    record["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in scores.values()]))
+                    for name, task_scores in scores.items():
+                        record.update({f"{name}_{metric}": value for metric, value in task_scores.items()})
+                    _train_mode(model, prefix)
+                # every process takes rank 0's score: all keep the same best model and stop together
+                record["mean_macro_f1"] = _from_rank_zero(
+                    record.get("mean_macro_f1", 0.0), world_size, model.device
+                )
+                record.update(
+                    {f"{name}_loss_weight": weight for name, weight in combiner.task_weights().items()}
+                )
+                records.append(record)
+                if config.progress and is_main:
+                    tqdm.write(
+                        f"epoch {when:g}: "
+                        + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
+                    )
+                stop = stopper.update(record["mean_macro_f1"], when, model)
+                if checkpoint is not None and is_main and at_epoch_end:
+                    save_checkpoint(
+                        checkpoint,
+                        {
+                            "epoch": epoch, "step": step, "examples_seen": examples_seen,
+                            "records": records, "step_records": step_records, "config": asdict(config),
+                            "model": model.state_dict(),
+                            "combiner": combiner.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "sampler": sampler.state_dict(),
+                            "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                            "stopper": dict(stopper.__dict__),
+                        },
+                    )  # fmt: skip
+                if stop:
+                    stopped_early = not (epoch == config.epochs and at_epoch_end)
+                    break
             if stop:
-                stopped_early = not (epoch == config.epochs and at_epoch_end)
                 break
-        if stop:
-            break
     seconds = time.perf_counter() - start
     stopper.restore_best(model)
-    model.eval()
-    model.gradient_checkpointing = checkpointing_before
     del optimizer, scheduler, training_step, batches
     release_memory()
     return TrainingResult(
@@ -968,13 +1182,96 @@ def train_multitask(
     )
 
 
+@contextmanager
+def _run_settings(model: MultiTaskModel, gradient_checkpointing: bool) -> Iterator[None]:
+    """The run's gradient-checkpointing setting inside; the model's modes and setting restored after,
+    also when training is interrupted."""
+    before = model.gradient_checkpointing
+    model.gradient_checkpointing = gradient_checkpointing
+    try:
+        with modes_restored(model):
+            yield
+    finally:
+        model.gradient_checkpointing = before
+
+
+def _check_shardable(train: Mapping[str, TaskData], world_size: int) -> None:
+    """Raise the same ValueError on every process when the data differ or a shard would be empty."""
+    sizes = {task: len(examples) for task, examples in train.items()}
+    everyone = [None] * world_size
+    torch.distributed.all_gather_object(everyone, sizes)
+    if any(other != everyone[0] for other in everyone):
+        raise ValueError(
+            f"the processes were given different training data (task sizes per process: {everyone})"
+        )
+    short = {task: size for task, size in everyone[0].items() if size < world_size}
+    if short:
+        raise ValueError(
+            f"with {world_size} processes every task needs at least {world_size} training examples (one "
+            f"per process), but {short} has fewer; add data, leave the task out or use fewer processes"
+        )
+
+
+CHECKPOINT_KEYS = (
+    "epoch", "step", "examples_seen", "records", "step_records", "config", "model", "combiner",
+    "optimizer", "scheduler", "sampler", "rng", "torch_rng", "stopper",
+)  # fmt: skip
+
+
+class CheckpointError(ValueError):
+    """A training checkpoint that cannot be read, or that was written for another run."""
+
+
+def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> dict:
+    """Read a checkpoint written by `train_multitask` and check it; nothing in it can run code.
+
+    It is read with `torch.load(weights_only=True)`: tensors and plain Python values (numbers,
+    strings, lists, dicts) only. Raises FileNotFoundError when `path` is missing, CheckpointError
+    ("checkpoint X is unreadable: delete it or run without --resume") when it is damaged, foreign
+    or incomplete, and CheckpointError when `config` differs from the run that wrote it (all but
+    `progress` must match).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist: run without --resume (resume=False)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # random bytes, an empty or truncated file, a pickle with code in it
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}): delete it or run without --resume"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}): "
+            "delete it or run without --resume"
+        )
+    if config is not None and {**state["config"], "progress": config.progress} != asdict(config):
+        raise CheckpointError(
+            f"checkpoint {path} was written with a different training configuration: use the same "
+            "options as the interrupted run, or delete it and run without --resume"
+        )
+    return state
+
+
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write a training checkpoint atomically: a crash leaves the previous checkpoint in place."""
+    """Write a training checkpoint atomically: a crash leaves the previous checkpoint in place.
+
+    `state` must hold tensors and plain Python values only, so that `load_checkpoint` can read it
+    with `weights_only=True`. The file is flushed to disk before it replaces the previous one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    torch.save(state, partial)
-    os.replace(partial, path)
+    try:
+        with open(partial, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _mean_over_processes(value: float, world_size: int, device: torch.device | None = None) -> float:

@@ -1,5 +1,6 @@
 """Distributed training on CPU: two gloo processes end with identical weights; torchrun runs the CLI."""
 
+import datetime
 import hashlib
 import json
 import os
@@ -8,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -56,6 +58,51 @@ def train_on_rank(rank: int, world_size: int, port: int, out_dir: str) -> None:
             json.dump(record, handle)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def train_uneven_on_rank(rank: int, world_size: int, port: int, out_dir: str, sizes: dict) -> None:
+    """Train on `sizes[task]` examples of each task; record the tasks drawn, the weights, or the error."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group(
+        "gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=120)
+    )
+    torch.set_num_threads(1)
+    try:
+        model = MultiTaskModel(TWO_TASKS, device="cpu")
+        freezing.freeze_backbone(model)
+        sources = {"sentence_type": (TYPES, TINY_TYPE_LABELS * 3), "sentiment": (MOODS, TINY_MOOD_LABELS * 3)}
+        data = {task: TaskData(sources[task][0][:n], sources[task][1][:n]) for task, n in sizes.items()}
+        config = TrainingConfig(epochs=2, batch_size=2, head_lr=1e-2, progress=False)
+        try:
+            result = train_multitask(model, data, data, config)
+            record = {"tasks": result.steps.task.tolist(), "after": weight_digest(model)}
+        except ValueError as error:
+            record = {"error": str(error)}
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
+            json.dump(record, handle)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def run_uneven(tmp_path, sizes: dict) -> list[dict]:
+    mp.spawn(train_uneven_on_rank, args=(2, free_port(), str(tmp_path), sizes), nprocs=2, join=True)
+    return [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in range(2)]
+
+
+def test_uneven_shards_draw_the_same_task_on_every_process(tmp_path):
+    ranks = run_uneven(tmp_path, {"sentence_type": 9, "sentiment": 3})  # shards of 5/4 and 2/1
+    assert "error" not in ranks[0], ranks[0]
+    assert ranks[0]["tasks"] == ranks[1]["tasks"] and set(ranks[0]["tasks"]) == set(TWO_TASKS)
+    assert ranks[0]["after"] == ranks[1]["after"], "the processes drifted apart"
+
+
+@pytest.mark.parametrize(
+    "sizes", [{"sentence_type": 9, "sentiment": 1}, {"sentence_type": 1, "sentiment": 1}]
+)
+def test_a_task_too_small_to_shard_is_the_same_clear_error_on_every_process(tmp_path, sizes):
+    ranks = run_uneven(tmp_path, sizes)
+    assert ranks[0] == ranks[1], "every process raises the same error"
+    assert "every task needs at least 2 training examples" in ranks[0]["error"]
 
 
 def test_shards_are_disjoint_and_cover_the_data():
