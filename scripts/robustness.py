@@ -96,7 +96,9 @@ def compare(committed: Path, executed: Path, limit: Tolerance) -> dict:
                         changed |= new_number != old_number
                         continue
                     delta = float(new_number) - float(old_number)
-                    decimals.append({"cell": index, "committed": old_number, "new": new_number, "delta": delta})
+                    decimals.append(
+                        {"cell": index, "committed": old_number, "new": new_number, "delta": delta}
+                    )
         if changed:
             text_changed.append(index)
     outside = [d for d in decimals if not limit.allows(float(d["new"]), float(d["committed"]))]
@@ -134,7 +136,9 @@ def report() -> dict:
         folder = OUT / name
         executed = sorted(folder.glob("[0-9]*.ipynb"))
         if executed:
-            found[name] = {path.name: compare(ROOT / "notebooks" / path.name, path, limit) for path in executed}
+            found[name] = {
+                path.name: compare(ROOT / "notebooks" / path.name, path, limit) for path in executed
+            }
     (ROOT / "benchmarks" / "robustness.json").write_text(json.dumps(found, indent=1) + "\n")
     (ROOT / "benchmarks" / "ROBUSTNESS.md").write_text(markdown(found, limit))
     return found
@@ -144,15 +148,18 @@ def markdown(found: dict, limit: Tolerance) -> str:
     lines = [
         "# Robustness of the notebooks' outputs and claims",
         "",
-        "Written by `make robustness` (scripts/robustness.py); do not edit by hand. Each notebook was executed",
-        "again from an empty embedding cache under each perturbation and compared with its committed",
-        "outputs as `make test` compares them (same sanitizers; cells marked `NBVAL_IGNORE_OUTPUT` skipped).",
+        "Written by `make robustness` (scripts/robustness.py); do not edit by hand. Each notebook was",
+        "executed again from an empty embedding cache under each perturbation and compared with its",
+        "committed outputs as `make test` compares them (same sanitizers; cells marked",
+        "`NBVAL_IGNORE_OUTPUT` skipped).",
         "",
-        f"Tolerance for decimals in `make test`: |new - committed| <= {limit.absolute:g} + {limit.relative:g} x |committed|",
+        "Tolerance for decimals in `make test`: "
+        f"|new - committed| <= {limit.absolute:g} + {limit.relative:g} x |committed|",
         "(pyproject.toml). The one-thread run must stay inside it, and no assert may fail in any run.",
         "The seed runs change the numbers legitimately; their spread is the noise a claim must beat.",
         "",
-        "| run | notebook | failing asserts | decimals compared | changed | max abs change | median abs change (changed) | outside tolerance | cells whose words or integers changed |",
+        "| run | notebook | failing asserts | decimals compared | changed | max abs change "
+        "| median abs change (changed) | outside tolerance | cells whose words or integers changed |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, notebooks in found.items():
@@ -161,7 +168,8 @@ def markdown(found: dict, limit: Tolerance) -> str:
             lines.append(
                 f"| {name} | {notebook} | {len(result['failing_asserts'])} | {result['decimals_compared']} | "
                 f"{result['decimals_changed']} | {result['max_abs_delta']:.4f} | "
-                f"{result['median_abs_delta_of_changed']:.4f} | {len(result['outside_tolerance'])} | {cells} |"
+                f"{result['median_abs_delta_of_changed']:.4f} | "
+                f"{len(result['outside_tolerance'])} | {cells} |"
             )
     lines += ["", "Cell numbers count code cells from 0, as committed.", ""]
     for name, notebooks in found.items():
@@ -170,7 +178,9 @@ def markdown(found: dict, limit: Tolerance) -> str:
             lines.append(f"**{notebook}**")
             lines.append("")
             for failure in result["failing_asserts"]:
-                lines.append(f"- failing assert, cell {failure['cell']}: `{failure['line']}` ({failure['error']})")
+                lines.append(
+                    f"- failing assert, cell {failure['cell']}: `{failure['line']}` ({failure['error']})"
+                )
             for item in result["largest"]:
                 lines.append(
                     f"- cell {item['cell']}: committed {item['committed']}, this run {item['new']} "

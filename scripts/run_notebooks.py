@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -40,6 +41,8 @@ except PapermillExecutionError as error:
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 """
 RUN_METADATA = ("papermill", "execution")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ARROW = re.compile(r"^\s*-+>\s*\d+\s*")
 
 
 def execute_notebook(
@@ -85,20 +88,26 @@ def execute_notebook(
 
 
 def failing_cells(notebook: nbformat.NotebookNode) -> list[dict]:
-    """The code cells of an executed notebook that raised, with the error and the cell's first line."""
+    """The code cells of an executed notebook that raised: the error, and the line that raised it."""
     failures = []
     for index, cell in enumerate(code_cells(notebook)):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
-                lines = [line for line in cell.source.splitlines() if line.strip().startswith("assert")]
                 failures.append(
                     {
                         "cell": index,
                         "error": f"{output.ename}: {output.evalue}".strip(),
-                        "line": (lines or cell.source.splitlines() or [""])[0].strip(),
+                        "line": raising_line(output.get("traceback", [])),
                     }
                 )
     return failures
+
+
+def raising_line(traceback: list[str]) -> str:
+    """The source line IPython marks with an arrow in the cell's own frame of a traceback."""
+    text = ANSI.sub("", "\n".join(traceback))
+    marked = [line for line in text.splitlines() if ARROW.match(line)]
+    return ARROW.sub("", marked[0]).strip() if marked else ""
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list:

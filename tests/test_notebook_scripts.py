@@ -1,0 +1,81 @@
+"""scripts/run_notebooks.py and scripts/robustness.py: what they read from executed notebooks."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import robustness  # noqa: E402
+from run_notebooks import code_cells, failing_cells, strip_run_metadata  # noqa: E402
+
+TRACEBACK = [
+    "\x1b[31m-----\x1b[39m",
+    "\x1b[36mCell\x1b[39m In[3], line 2",
+    "\x1b[32m      1\x1b[39m x = 1",
+    "\x1b[32m----> \x1b[39m\x1b[32m2\x1b[39m \x1b[38;5;28;01massert\x1b[39;00m x > 2  # a claim",
+    "\x1b[31mAssertionError\x1b[39m: ",
+]
+
+
+def _notebook(*cells):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = list(cells)
+    return notebook
+
+
+def _code(source, *outputs, tags=()):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = list(outputs)
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def test_failing_cells_names_the_line_that_raised():
+    error = nbformat.v4.new_output("error", ename="AssertionError", evalue="", traceback=TRACEBACK)
+    notebook = _notebook(
+        _code("SEED = 1", tags=["injected-parameters"]),
+        _code("print(1)"),
+        _code("x = 1\nassert x > 2", error),
+    )
+    assert failing_cells(notebook) == [
+        {"cell": 1, "error": "AssertionError:", "line": "assert x > 2  # a claim"}
+    ]
+    assert len(code_cells(notebook)) == 2  # papermill's injected cell does not shift the numbering
+
+
+def test_strip_run_metadata_drops_timestamps_and_paths():
+    notebook = _notebook(_code("1"))
+    notebook.metadata["papermill"] = {"input_path": "/tmp/x.ipynb"}
+    notebook.cells[0].metadata.update({"papermill": {"duration": 1.0}, "execution": {"a": 1}, "tags": ["t"]})
+    strip_run_metadata(notebook)
+    assert "papermill" not in notebook.metadata
+    assert notebook.cells[0].metadata == {"tags": ["t"]}
+
+
+def test_compare_reports_moved_decimals_changed_text_and_failures(tmp_path):
+    def stream(text):
+        return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+    committed = _notebook(
+        _code("a", stream("macro-F1 0.671, 637 sentences\n")),
+        _code("b", stream("best: probe\n")),
+        _code("# NBVAL_IGNORE_OUTPUT\nc", stream("12.3 s\n")),
+    )
+    executed = _notebook(
+        _code("a", stream("macro-F1 0.690, 637 sentences\n")),
+        _code("b", stream("best: heads\n")),
+        _code("# NBVAL_IGNORE_OUTPUT\nc", stream("99.9 s\n")),
+    )
+    nbformat.write(committed, tmp_path / "old.ipynb")
+    nbformat.write(executed, tmp_path / "new.ipynb")
+    result = robustness.compare(
+        tmp_path / "old.ipynb", tmp_path / "new.ipynb", robustness.Tolerance(absolute=0.01)
+    )
+    assert result["decimals_compared"] == 1 and abs(result["max_abs_delta"] - 0.019) < 1e-9
+    assert [d["cell"] for d in result["outside_tolerance"]] == [0]
+    assert result["cells_with_changed_text_or_integers"] == [1]
+    assert result["failing_asserts"] == []
