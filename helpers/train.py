@@ -33,27 +33,17 @@ from pathlib import Path
 import torch
 import transformers
 
+from helpers.checkpointing import CheckpointError, load_checkpoint
 from helpers.data import TASK_LABELS
+from helpers.evaluation import evaluate
 from helpers.freezing import freeze_backbone, unfreeze_top_k
-from helpers.model import (
-    HEAD_KINDS,
-    MultiTaskModel,
-    SaveTargetError,
-    check_save_target,
-    is_saved_model,
-    resolve_device,
-)
+from helpers.model import HEAD_KINDS, MultiTaskModel, resolve_device
 from helpers.notebook import seed_everything
-from helpers.training import (
-    SAMPLING_STRATEGIES,
-    CheckpointError,
-    TrainingConfig,
-    evaluate,
-    limit_per_task,
-    load_checkpoint,
-    load_task_data,
-    train_multitask,
-)
+from helpers.sampling import SAMPLING_STRATEGIES
+from helpers.saving import SaveTargetError, check_save_target, is_saved_model
+from helpers.task_data import limit_per_task, load_task_data
+from helpers.training import train_multitask
+from helpers.training_config import TrainingConfig
 
 
 def _bounded(kind, low=None, high=None, name="value"):

@@ -32,14 +32,11 @@ from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment  # noq
 from helpers.encoder import embed, load_encoder  # noqa: E402
 from helpers.model import SERIES_MAX_LENGTH, MultiTaskModel  # noqa: E402
 from helpers.notebook import setup_notebook  # noqa: E402
+from helpers.prefix_cache import build_prefix_caches  # noqa: E402
+from helpers.task_data import limit_per_task, load_task_data  # noqa: E402
 from helpers.timing import interleaved_items_per_second, items_per_second  # noqa: E402
-from helpers.training import (  # noqa: E402
-    TrainingConfig,
-    build_prefix_caches,
-    limit_per_task,
-    load_task_data,
-    train_multitask,
-)
+from helpers.training import train_multitask  # noqa: E402
+from helpers.training_config import TrainingConfig  # noqa: E402
 
 NOTEBOOK_BUDGET_MINUTES = {"01": 3, "02": 2, "03": 6, "04": 6}
 MEMORY_BUDGET_MB = 1536

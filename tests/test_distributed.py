@@ -14,8 +14,11 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import freezing
+from helpers.distributed import shard
 from helpers.model import MultiTaskModel
-from helpers.training import TaskData, TrainingConfig, shard, train_multitask
+from helpers.task_data import TaskData
+from helpers.training import train_multitask
+from helpers.training_config import TrainingConfig
 from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES, TWO_TASKS
 
 TYPES, MOODS = TINY_TYPES * 3, TINY_MOODS * 3

@@ -93,7 +93,9 @@ def test_layer_wise_learning_rates_decay_downwards(make_model):
 def test_a_copy_shares_the_frozen_part_and_trains_its_own(make_model):
     import numpy as np
 
-    from helpers.training import TaskData, TrainingConfig, train_multitask
+    from helpers.task_data import TaskData
+    from helpers.training import train_multitask
+    from helpers.training_config import TrainingConfig
 
     original = make_model()
     freezing.unfreeze_top_k(original, 1)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from helpers import freezing
-from helpers.model import MultiTaskModel, NotASavedModelError
+from helpers.model import MultiTaskModel
+from helpers.saving import NotASavedModelError
 from tests.conftest import TWO_TASKS
 
 TEXTS = ["Is this thing on?", "Turn it off.", "What a day!", "The rain stopped at noon.", "meh"]

@@ -15,38 +15,26 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import checkpointing as checkpointing_module
+from helpers import evaluation as evaluation_module
 from helpers import freezing
 from helpers import model as model_module
+from helpers import optimization as optimization_module
+from helpers import saving as saving_module
 from helpers import training as training_module
+from helpers.checkpointing import CheckpointError, load_checkpoint, save_checkpoint
 from helpers.encoder import embed
-from helpers.model import (
-    CONFIG_FILE,
-    PROJECT_ROOT,
-    MultiTaskModel,
-    NotASavedModelError,
-    SaveTargetError,
-    check_save_target,
-    eval_mode,
-    modes_restored,
-)
+from helpers.evaluation import EarlyStopping, evaluate
+from helpers.losses import IGNORE_INDEX, LossCombiner, masked_task_losses
+from helpers.model import MultiTaskModel
+from helpers.modes import eval_mode, modes_restored
+from helpers.prefix_cache import build_prefix_caches
+from helpers.sampling import TaskBatchSampler
+from helpers.saving import CONFIG_FILE, PROJECT_ROOT, NotASavedModelError, SaveTargetError, check_save_target
+from helpers.task_data import TaskData, limit_per_task, task_data
 from helpers.train import checkpoint_path, main
-from helpers.training import (
-    IGNORE_INDEX,
-    CheckpointError,
-    EarlyStopping,
-    LossCombiner,
-    TaskBatchSampler,
-    TaskData,
-    TrainingConfig,
-    build_prefix_caches,
-    evaluate,
-    limit_per_task,
-    load_checkpoint,
-    masked_task_losses,
-    save_checkpoint,
-    task_data,
-    train_multitask,
-)
+from helpers.training import train_multitask
+from helpers.training_config import TrainingConfig
 from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES, TWO_TASKS
 
 TEXTS = ["Is this thing on?", "Turn it off.", "What a day!", "The rain stopped at noon."]
@@ -175,7 +163,7 @@ def test_an_interrupted_save_keeps_the_previous_model(saved, make_model, monkeyp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(model_module, "save_file", interrupted)
+    monkeypatch.setattr(saving_module, "save_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         make_model(head="mlp").save(directory)
     loaded = MultiTaskModel.load(directory, device="cpu")
@@ -195,7 +183,7 @@ def test_an_interrupted_swap_puts_the_previous_model_back(saved, make_model, mon
             raise KeyboardInterrupt
         real_rename(source, destination)
 
-    monkeypatch.setattr(model_module.os, "rename", rename)
+    monkeypatch.setattr(saving_module.os, "rename", rename)
     with pytest.raises(KeyboardInterrupt):
         make_model(head="mlp").save(directory)
     monkeypatch.undo()
@@ -269,8 +257,8 @@ def test_every_inference_path_leaves_each_submodule_in_its_own_mode(make_model):
     build_prefix_caches(model, data)
     build_prefix_caches(model, data, 6)
     assert modes(model) == before
-    training_module.predict_probabilities(model, data)
-    training_module.sentence_embeddings(model, data)
+    evaluation_module.predict_probabilities(model, data)
+    evaluation_module.sentence_embeddings(model, data)
     assert modes(model) == before
     second = model.predict_proba(TEXTS)
     for task in TWO_TASKS:
@@ -458,8 +446,8 @@ def test_a_damaged_checkpoint_is_reported_before_any_work(make_model, tmp_path, 
     def no_work(*args, **kwargs):
         raise AssertionError("the checkpoint must be checked before any expensive work")
 
-    monkeypatch.setattr(training_module, "_Batches", no_work)
-    monkeypatch.setattr(training_module, "parameter_groups", no_work)
+    monkeypatch.setattr(training_module, "BatchEncoder", no_work)
+    monkeypatch.setattr(optimization_module, "parameter_groups", no_work)
     with pytest.raises(CheckpointError, match="unreadable"):
         train_multitask(
             make_model(), tiny_data(), tiny_data(), quick_config(), checkpoint=checkpoint, resume=True
@@ -525,7 +513,7 @@ def test_an_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkey
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training_module.torch, "save", interrupted)
+    monkeypatch.setattr(checkpointing_module.torch, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(checkpoint, {"epoch": 2})
     monkeypatch.undo()
@@ -543,7 +531,7 @@ def test_the_uncertainty_weights_get_no_weight_decay(make_model, monkeypatch):
         created.append(optimizer)
         return optimizer
 
-    monkeypatch.setattr(training_module.torch.optim, "AdamW", recording_adamw)
+    monkeypatch.setattr(optimization_module.torch.optim, "AdamW", recording_adamw)
     model = make_model()
     freezing.freeze_backbone(model)
     train_multitask(model, tiny_data(), tiny_data(), quick_config(loss_weighting="uncertainty"))
@@ -710,8 +698,8 @@ def test_small_helpers_check_their_arguments(make_model):
 
     from helpers.baselines import rule_based_sentence_type
     from helpers.data import probe_split
+    from helpers.distributed import shard
     from helpers.metrics import confident_mistakes
-    from helpers.training import shard
 
     with pytest.raises(TypeError, match="k must be an integer"):
         freezing.unfreeze_top_k(make_model(), 2.5)
@@ -742,4 +730,4 @@ def test_a_model_saved_by_the_earlier_cli_can_be_replaced(saved, make_model):
 
 def test_predicting_needs_no_valid_labels(make_model):
     data = {"sentiment": TaskData(TINY_MOODS, [9] * len(TINY_MOODS))}  # placeholder labels
-    assert training_module.predict_labels(make_model(), data)["sentiment"].shape == (len(TINY_MOODS),)
+    assert evaluation_module.predict_labels(make_model(), data)["sentiment"].shape == (len(TINY_MOODS),)

@@ -6,27 +6,20 @@ import pytest
 import torch
 
 from helpers import freezing
-from helpers.training import (
-    IGNORE_INDEX,
+from helpers.evaluation import (
     EarlyStopping,
-    LossCombiner,
-    PrefixCache,
-    TaskBatchSampler,
-    TaskData,
-    TrainingConfig,
-    batch_labels,
-    build_prefix_caches,
     evaluate,
-    limit_per_task,
-    masked_task_losses,
     predict_labels,
     predict_probabilities,
-    random_rows,
     sentence_embeddings,
-    task_probabilities,
-    train_multitask,
-    unfreezing_start_steps,
 )
+from helpers.losses import IGNORE_INDEX, LossCombiner, batch_labels, masked_task_losses
+from helpers.optimization import unfreezing_start_steps
+from helpers.prefix_cache import PrefixCache, build_prefix_caches
+from helpers.sampling import TaskBatchSampler, task_probabilities
+from helpers.task_data import TaskData, limit_per_task, random_rows
+from helpers.training import train_multitask
+from helpers.training_config import TrainingConfig
 from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES
 
 TEXTS = ["Shut the window.", "Is it late?", "What a mess!", "It rained.", "Go home.", "Why?"]

@@ -1,0 +1,83 @@
+"""Losses for examples that carry one task's label: masking the missing labels, combining the tasks.
+
+Every batch holds a label tensor per task with `IGNORE_INDEX` where the label is missing
+(`batch_labels`), and the loss of each task is computed over the examples that have its label
+(`masked_task_losses`); a task with no labels in a batch adds nothing and its head gets no
+gradient. `LossCombiner` turns the task losses into the one number to minimise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+IGNORE_INDEX = -100  # PyTorch's cross-entropy default: a label the loss skips
+LOSS_WEIGHTINGS = ("sum", "fixed", "uncertainty")
+
+
+def batch_labels(tasks: Sequence[str], task: str, labels: np.ndarray) -> dict[str, torch.Tensor]:
+    """Label tensors for every task; only `task`'s are known, the others are IGNORE_INDEX."""
+    known = torch.as_tensor(labels, dtype=torch.long)
+    return {other: known if other == task else torch.full_like(known, IGNORE_INDEX) for other in tasks}
+
+
+def masked_task_losses(
+    logits: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Cross-entropy per task over the examples that carry its label; tasks with none are left out."""
+    losses = {}
+    for task, task_logits in logits.items():
+        task_labels = labels[task].to(task_logits.device)
+        if (task_labels != IGNORE_INDEX).any():
+            losses[task] = nn.functional.cross_entropy(
+                task_logits.float(), task_labels, ignore_index=IGNORE_INDEX
+            )
+    return losses
+
+
+class LossCombiner(nn.Module):
+    """Combine per-task losses into one number to minimise.
+
+    - `sum`: L = sum_t L_t;
+    - `fixed`: L = sum_t w_t L_t with given weights;
+    - `uncertainty`: L = sum_t exp(-s_t) L_t + s_t / 2, with s_t = log sigma_t^2 learned
+      (Kendall, Gal & Cipolla, 2018): a task whose loss stays noisy is down-weighted automatically,
+      and the s_t / 2 term stops the weights from collapsing to zero.
+    """
+
+    def __init__(
+        self, tasks: Sequence[str], strategy: str = "sum", weights: Mapping[str, float] | None = None
+    ):
+        super().__init__()
+        if strategy not in LOSS_WEIGHTINGS:
+            raise ValueError(f"unknown loss weighting {strategy!r}; choose one of {LOSS_WEIGHTINGS}")
+        if strategy == "fixed" and (weights is None or set(weights) != set(tasks)):
+            raise ValueError("fixed loss weighting needs one weight per task")
+        self.strategy = strategy
+        self.tasks = list(tasks)
+        self.weights = dict(weights) if weights else {task: 1.0 for task in tasks}
+        self.log_variances = nn.ParameterDict(
+            {task: nn.Parameter(torch.zeros(())) for task in tasks} if strategy == "uncertainty" else {}
+        )
+
+    def forward(self, task_losses: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The combined loss (a scalar tensor); ValueError when no task has a loss (no labels at all)."""
+        if not task_losses:
+            raise ValueError("no task has a labelled example in this batch, so there is no loss to combine")
+        total = 0.0
+        for task, loss in task_losses.items():
+            if self.strategy == "uncertainty":
+                log_variance = self.log_variances[task]
+                total = total + torch.exp(-log_variance) * loss + 0.5 * log_variance
+            else:
+                total = total + self.weights[task] * loss
+        return total
+
+    def task_weights(self) -> dict[str, float]:
+        """The current effective weight of each task's loss."""
+        if self.strategy == "uncertainty":
+            return {task: float(torch.exp(-value.detach())) for task, value in self.log_variances.items()}
+        return dict(self.weights)

@@ -1,0 +1,196 @@
+"""Task data: each task's sentences and labels, and seeded subsets of them.
+
+The two tasks come from different data sets, so an example carries a label for one task only:
+`TaskData` holds one task's examples (sentences and class indices), and a run's data is a mapping
+`{task: TaskData}`. `limit_per_task` and `random_rows` cut seeded subsets for quick runs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
+from helpers.encoder import check_int, check_texts
+from helpers.losses import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    from helpers.model import MultiTaskModel
+
+
+@dataclass
+class TaskData:
+    """One task's examples: sentences and label indices into `model.task_labels[task]`.
+
+    `texts` is a sequence of n strings, `labels` n class indices >= 0 (any integer dtype, or floats
+    holding whole numbers), stored as int64. Raises TypeError for a text that is not a string or
+    labels that are not numbers, ValueError for a length mismatch, a NaN, fractional or negative
+    label (naming its position); whether a label is below the task's label count is checked where
+    the model is known (`train_multitask`, `evaluate`).
+    """
+
+    texts: list[str]
+    labels: np.ndarray
+
+    def __post_init__(self):
+        if isinstance(self.texts, str):
+            raise TypeError(f"texts must be a list of sentences, got the single string {self.texts[:40]!r}")
+        self.texts = check_texts(self.texts)
+        self.labels = _check_labels(self.labels)
+        if len(self.texts) != len(self.labels):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.labels)} labels")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> TaskData:
+        return TaskData([self.texts[i] for i in indices], self.labels[np.asarray(indices, dtype=np.int64)])
+
+    def without_terminal_punctuation(self) -> TaskData:
+        """The same examples with final punctuation (and closing quotes) removed from every sentence."""
+        return TaskData([strip_terminal_punctuation(text) for text in self.texts], self.labels.copy())
+
+
+def _check_labels(labels) -> np.ndarray:
+    """Labels as an int64 vector of class indices; errors name the first offending position."""
+    if isinstance(labels, str):
+        raise TypeError(f"labels must be class indices, got the string {labels!r}")
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise ValueError(f"labels must be one-dimensional, got shape {array.shape}")
+    if array.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if array.dtype.kind == "O":  # e.g. pandas' nullable Int64: whole numbers (or NA) as objects
+        for position, value in enumerate(array):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"label {value!r} at position {position} is not a whole number")
+        array = array.astype(np.int64)
+    if array.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+        if bad.size:
+            raise ValueError(f"label {array[bad[0]]} at position {bad[0]} is not a whole number")
+    elif array.dtype.kind not in "iu":
+        raise TypeError(
+            f"labels must be integer class indices, got dtype {array.dtype} (first: {array[0]!r}); "
+            "turn label names into indices with `task_data`"
+        )
+    negative = np.flatnonzero(array < 0)
+    if negative.size:
+        raise ValueError(
+            f"label {array[negative[0]]} at position {negative[0]} is negative: labels are class "
+            f"indices 0..n_labels-1 (IGNORE_INDEX={IGNORE_INDEX} is the training loop's own marker)"
+        )
+    return array.astype(np.int64)
+
+
+def task_data(frame: pd.DataFrame, labels: Sequence[str]) -> TaskData:
+    """Turn a data frame with `text` and `label` columns into `TaskData` for a task with these labels."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [column for column in ("text", "label") if column not in frame.columns]
+    if missing:
+        raise ValueError(f"frame lacks the column(s) {missing}; it has {list(frame.columns)}")
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(frame["label"]) - set(index))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among {list(labels)}")
+    return TaskData(frame["text"].tolist(), frame["label"].map(index).to_numpy())
+
+
+def load_task_data(split: str) -> dict[str, TaskData]:
+    """The series' two tasks for one split (`train`, `validation` or `test`) as `TaskData`."""
+    return {
+        "sentence_type": task_data(load_sentence_types(split), TASK_LABELS["sentence_type"]),
+        "sentiment": task_data(load_sentiment(split), TASK_LABELS["sentiment"]),
+    }
+
+
+def limit_per_task(
+    data: Mapping[str, TaskData], max_per_task: int | Mapping[str, int] | None, seed: int = 0
+) -> dict[str, TaskData]:
+    """A seeded, stratified subset of at most `max_per_task` examples of each task (all when None).
+
+    `max_per_task` is one number (>= 1) for every task, or one per task (a task not named keeps
+    all). Each label keeps its share of the examples, rounded, and at least one example while the
+    limit allows; where rounding would exceed the limit, the labels given the most beyond their exact
+    share lose one each. Raises ValueError for a limit below 1 or for a task name not in `data`.
+    """
+    if max_per_task is None:
+        return dict(data)
+    if isinstance(max_per_task, Mapping):
+        unknown = sorted(set(max_per_task) - set(data))
+        if unknown:
+            raise ValueError(f"max_per_task names tasks {unknown} that are not in the data {list(data)}")
+        limits = {task: check_int(f"max_per_task[{task!r}]", n, 1) for task, n in max_per_task.items()}
+    else:
+        limits = dict.fromkeys(data, check_int("max_per_task", max_per_task, 1))
+    limited = {}
+    rng = np.random.default_rng(seed)
+    for task, examples in data.items():
+        limit = limits.get(task, len(examples))
+        if len(examples) <= limit:
+            limited[task] = examples
+            continue
+        labels = np.unique(examples.labels)
+        members = [np.flatnonzero(examples.labels == label) for label in labels]
+        quotas = [limit * len(group) / len(examples) for group in members]  # exact shares
+        shares = [min(max(1, round(quota)), len(group)) for quota, group in zip(quotas, members, strict=True)]
+        kept = list(shares)
+        while sum(kept) > limit:  # rounding up and the one-per-label minimum can overshoot
+            floor = 1 if any(k > 1 for k in kept) else 0  # keep one per label while the limit allows
+            surplus = [k - q if k > floor else -math.inf for k, q in zip(kept, quotas, strict=True)]
+            kept[int(np.argmax(surplus))] -= 1
+        chosen = []
+        for group, share, keep in zip(members, shares, kept, strict=True):
+            # draw as many as before and keep the first ones: the other labels' draws do not change
+            chosen.extend(rng.choice(group, size=share, replace=False)[:keep])
+        limited[task] = examples.subset(sorted(chosen))
+    return limited
+
+
+def random_rows(
+    data: Mapping[str, TaskData], sizes: Mapping[str, int], seed: int = 0
+) -> dict[str, np.ndarray]:
+    """Seeded random row indices: `sizes[task]` of each task's examples (all of a task not in `sizes`).
+
+    Use them to cut the data (`TaskData.subset`) and its prefix caches (`PrefixCache.subset`) alike.
+    """
+    unknown = sorted(set(sizes) - set(data))
+    if unknown:
+        raise ValueError(f"sizes names tasks {unknown} that are not in the data {list(data)}")
+    for task, size in sizes.items():
+        check_int(f"sizes[{task!r}]", size, 0)
+    rng = np.random.default_rng(seed)
+    return {
+        task: np.sort(rng.permutation(len(examples))[: sizes.get(task, len(examples))])
+        for task, examples in data.items()
+    }
+
+
+def check_task_data(
+    model: MultiTaskModel, data, name: str, require_examples: bool = False, check_labels: bool = True
+) -> None:
+    """Every task known to the model, TaskData, labels within its head's labels (and examples, if asked)."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{name} must map task names to TaskData, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(model.task_labels))
+    if unknown:
+        raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
+    for task, examples in data.items():
+        if not isinstance(examples, TaskData):
+            raise TypeError(f"{name}[{task!r}] must be TaskData, got {type(examples).__name__}")
+        if require_examples and len(examples) == 0:
+            raise ValueError(f"{name} data for task {task!r} has no examples; leave the task out instead")
+        n_labels = len(model.task_labels[task])
+        too_high = np.flatnonzero(examples.labels >= n_labels) if check_labels else np.zeros(0, int)
+        if too_high.size:
+            raise ValueError(
+                f"{name} data for task {task!r} has label {examples.labels[too_high[0]]} at position "
+                f"{too_high[0]}, but the model's {task!r} head has {n_labels} labels (0..{n_labels - 1})"
+            )
