@@ -87,10 +87,13 @@ def training_state(
     parts: Mapping[str, Any],
     rng: np.random.Generator,
     stopper: EarlyStopping,
+    run_options: Mapping[str, Any] | None = None,
 ) -> dict:
     """Everything a checkpoint holds: `progress` (the `PROGRESS_KEYS`), the configuration, the
-    state dicts of `parts` (the `STATEFUL_KEYS`), both random number generators and early stopping."""
+    state dicts of `parts` (the `STATEFUL_KEYS`), both random number generators, early stopping and
+    `run_options` (plain values that define the run beyond the configuration, e.g. the CLI's data options)."""
     return {
+        "run_options": dict(run_options or {}),
         **{key: progress[key] for key in PROGRESS_KEYS},
         "config": asdict(config),
         **{key: parts[key].state_dict() for key in STATEFUL_KEYS},

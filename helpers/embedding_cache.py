@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,9 +40,41 @@ def library_versions() -> str:
 
 
 def cache_dir() -> Path:
-    """The cache folder: $MTL_TUTORIAL_CACHE, else ~/.cache/mtl-tutorial/embeddings."""
-    default = Path.home() / ".cache" / "mtl-tutorial" / "embeddings"
-    return Path(os.environ.get("MTL_TUTORIAL_CACHE", default))
+    """The cache folder: $MTL_TUTORIAL_CACHE (`~` expanded; empty counts as unset), else
+    ~/.cache/mtl-tutorial/embeddings."""
+    configured = os.environ.get("MTL_TUTORIAL_CACHE", "").strip()
+    if not configured:
+        return Path.home() / ".cache" / "mtl-tutorial" / "embeddings"
+    return Path(configured).expanduser()
+
+
+def _check_cache_dir(folder: Path) -> None:
+    """NotADirectoryError before any embedding work when the cache folder (or a parent) is a file."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(
+            f"the embedding cache folder {folder} cannot be used: {existing} is a file, not a folder "
+            "(set MTL_TUTORIAL_CACHE to a folder)"
+        )
+
+
+def _load_entry(path: Path, poolings: Sequence[str], rows: int) -> dict[str, np.ndarray] | None:
+    """A stored entry if it is complete and sound (the poolings, float arrays of `rows` rows of one
+    width); None when it is missing, damaged, empty or of the wrong shape (it is then recomputed)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if set(stored.files) != set(poolings):
+                return None
+            entry = {strategy: stored[strategy] for strategy in poolings}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+        return None
+    shapes = {array.shape for array in entry.values()}
+    if any(array.dtype != np.float32 for array in entry.values()) or len(shapes) > 1:
+        return None
+    (shape,) = shapes or {(rows, 1)}
+    return entry if len(shape) == 2 and shape[0] == rows and shape[1] >= 1 else None
 
 
 def cache_key(
@@ -62,8 +96,9 @@ def cache_key(
     )
     for part in parts:
         digest.update(part.encode() + b"\0")
-    for text in texts:
-        digest.update(text.encode() + b"\0")
+    for text in texts:  # each text's length first: texts holding "\0" cannot collide
+        encoded = text.encode()
+        digest.update(f"{len(encoded)}:".encode() + encoded)
     return digest.hexdigest()[:32]
 
 
@@ -74,16 +109,25 @@ def cached_embed_poolings(
     max_length: int | None = None,
     model_key: str = MODEL_SHA256,
 ) -> dict[str, np.ndarray]:
-    """`embed_poolings` with a disk cache: load what was embedded before, else compute and store it."""
+    """`embed_poolings` with a disk cache: load what was embedded before, else compute and store it.
+
+    A damaged, empty or wrong-shaped entry is recomputed and replaced (atomically). Raises
+    NotADirectoryError, before any embedding work, when the cache folder is a file.
+    """
     texts = check_texts(texts)
-    path = cache_dir() / f"{cache_key(texts, poolings, max_length, model_key)}.npz"
+    folder = cache_dir()
+    _check_cache_dir(folder)
+    path = folder / f"{cache_key(texts, poolings, max_length, model_key)}.npz"
     if path.is_file():
-        with np.load(path) as stored:
-            if set(stored.files) == set(poolings) and all(len(stored[p]) == len(texts) for p in poolings):
-                return {strategy: stored[strategy] for strategy in poolings}
+        entry = _load_entry(path, poolings, len(texts))
+        if entry is not None:
+            return entry
     embeddings = embed_poolings(model, texts, poolings, max_length=max_length)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".tmp.npz")
-    np.savez(partial, **embeddings)
-    partial.replace(path)  # atomic: a crash never leaves a half-written entry behind
+    partial = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.npz")
+    try:
+        np.savez(partial, **embeddings)
+        partial.replace(path)  # atomic: a crash never leaves a half-written entry behind
+    finally:
+        partial.unlink(missing_ok=True)
     return embeddings

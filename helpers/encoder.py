@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import NamedTuple
 
@@ -131,11 +131,16 @@ def max_positions(model: SentenceTransformer) -> int:
 def check_texts(texts: str | Iterable[str]) -> list[str]:
     """Return `texts` as a list of strings; a single string counts as one sentence.
 
-    Raises TypeError for None, bytes, a mapping or a non-iterable, and names the first position
-    that holds something other than a string.
+    Raises TypeError for None, bytes, a mapping, a set, a DataFrame or a non-iterable, and names
+    the first position that holds something other than a string.
     """
     if isinstance(texts, str):
         return [texts]
+    if isinstance(texts, Set) or hasattr(texts, "columns"):  # unordered, or column names
+        raise TypeError(
+            f"texts must be ordered (a list), got {type(texts).__name__}; "
+            "for a DataFrame pass a column: df['text']"
+        )
     if texts is None or isinstance(texts, bytes | bytearray | Mapping) or not isinstance(texts, Iterable):
         raise TypeError(f"expected a string or a sequence of strings, got {type(texts).__name__}")
     texts = list(texts)

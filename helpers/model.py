@@ -40,7 +40,9 @@ HEAD_KINDS = ("linear", "mlp")
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The device to use: the one asked for, else CUDA or Apple's MPS when available, else the CPU.
 
-    Raises ValueError for a device name torch does not know, or an accelerator that is not available.
+    Only 'cpu', 'cuda', 'cuda:N' and 'mps' are accepted; raises ValueError for any other name
+    (e.g. 'meta', 'xpu'), for a CUDA index beyond the GPUs present, or an accelerator that is not
+    available; TypeError for a value that is not a string or torch.device.
     """
     if device is not None:
         if not isinstance(device, str | torch.device):
@@ -51,8 +53,16 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
             raise ValueError(
                 f"device {device!r} is not a device name (try 'cpu', 'cuda' or 'mps')"
             ) from error
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {str(device)!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'mps'")
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available here")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise ValueError(
+                f"device {str(device)!r}: index {device.index} is out of range; "
+                f"this machine has {count} GPU(s), cuda:0..cuda:{count - 1}"
+            )
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(f"device {str(device)!r} was asked for, but MPS is not available here")
         return device

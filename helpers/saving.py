@@ -31,6 +31,11 @@ ENCODER_DIR = "encoder"
 FORMAT_NAME = "mtl-tutorial/multitask-model"
 FORMAT_VERSION = 1
 MODEL_ENTRIES = (CONFIG_FILE, HEADS_FILE, ENCODER_DIR)  # what `save` writes at the top of a model folder
+# what Hugging Face's save_pretrained writes into ENCODER_DIR; newer saves list their files in the config
+ENCODER_FILES = (
+    "config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "added_tokens.json",
+)  # fmt: skip
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the repository (or site-packages when installed)
 
 
@@ -53,13 +58,32 @@ def is_saved_model(directory: str | Path) -> bool:
 
 
 def _saved_entries(directory: Path) -> set[str]:
-    """The top-level names `save` wrote into a saved model folder (model files and extra files)."""
+    """The paths (relative, '/'-separated) of the files `save` wrote into a saved model folder:
+    model files, encoder files and extra files."""
     try:
         config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         extra = config.get("extra_files", ["training.json"])  # older saves: the CLI's training.json
+        encoder = config.get("encoder_files", ENCODER_FILES)  # older saves: save_pretrained's files
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        extra = []
-    return {*MODEL_ENTRIES, *[name for name in extra if isinstance(name, str)]}
+        extra, encoder = [], []
+    names = [*MODEL_ENTRIES[:2], *extra, *[f"{ENCODER_DIR}/{name}" for name in encoder]]
+    return {name for name in names if isinstance(name, str)}
+
+
+def _unexpected_files(directory: Path) -> list[str]:
+    """Everything in the whole tree of a saved model folder that `save` did not write (relative)."""
+    expected = _saved_entries(directory)
+    unexpected = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory).as_posix()
+        if path.is_dir() and not path.is_symlink():
+            if relative != ENCODER_DIR and not any(name.startswith(relative + "/") for name in expected):
+                if not any(path.iterdir()):
+                    unexpected.append(relative + "/")
+            continue
+        if relative not in expected:
+            unexpected.append(relative)
+    return unexpected
 
 
 def check_save_target(directory: str | os.PathLike) -> Path:
@@ -67,7 +91,8 @@ def check_save_target(directory: str | os.PathLike) -> Path:
 
     Allowed: a path that does not exist yet (under a writable folder), an empty folder, or a folder
     that holds a model saved by `save` (config file with the format tag) and nothing else, which is
-    then replaced. Refused with SaveTargetError: `.`, `..`, the file-system root, a folder that
+    then replaced: its whole tree is inspected, `encoder/` included, against the files `save` wrote.
+    Refused with SaveTargetError: `.`, `..`, the file-system root, a folder that
     contains the working directory or this project's repository, a file, and any folder holding
     files that are not part of a saved model (they are listed). A symlink is followed.
     """
@@ -97,10 +122,11 @@ def check_save_target(directory: str | os.PathLike) -> Path:
                 f"{directory} is not empty and holds no saved model ({', '.join(sorted(entries)[:5])}"
                 f"{', ...' if len(entries) > 5 else ''}); refusing to replace it: choose a new folder"
             )
-        unexpected = entries - _saved_entries(target)
+        unexpected = _unexpected_files(target)
         if unexpected:
             raise SaveTargetError(
-                f"{directory} holds a saved model but also {', '.join(sorted(unexpected))}, which "
+                f"{directory} holds a saved model but also {', '.join(unexpected[:10])}"
+                f"{', ...' if len(unexpected) > 10 else ''}, which "
                 "saving would delete; move them away first"
             )
         if not os.access(target.parent, os.W_OK):
@@ -142,11 +168,17 @@ def save_model(
     `directory` must be new, empty, or hold a model saved here before (and nothing else); see
     `check_save_target` for what is refused (SaveTargetError) and why. `extra_files` maps plain
     file names to text written beside the model (e.g. a training log); they belong to the model
-    and are replaced with it. The files are written to a hidden sibling folder (with the user's
+    and are replaced with it (TypeError when it is not a mapping, ValueError for a bad name). The files
+    are written to a hidden sibling folder (with the user's
     umask) and moved into place only when complete; an old model is moved aside, replaced, then
     deleted, so an interruption at any point leaves the old or the new model in `directory`
     (never a half-written one, never neither: at worst the old one is in `.NAME.replaced-*`).
     """
+    if extra_files is not None and not isinstance(extra_files, Mapping):
+        raise TypeError(
+            f"extra_files must map file names to text (a dict), got {type(extra_files).__name__} "
+            f"({extra_files!r:.40})"
+        )
     target = check_save_target(directory)
     extra_files = dict(extra_files or {})
     for name, text in extra_files.items():
@@ -171,6 +203,11 @@ def save_model(
             "task_labels": model.task_labels,
             **model.config,
             "extra_files": sorted(extra_files),
+            "encoder_files": sorted(
+                path.relative_to(staging / ENCODER_DIR).as_posix()
+                for path in (staging / ENCODER_DIR).rglob("*")
+                if path.is_file()
+            ),
         }
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         check_save_target(directory)  # again: something may have appeared there meanwhile

@@ -30,8 +30,9 @@ class TaskData:
 
     `texts` is a sequence of n strings, `labels` n class indices >= 0 (any integer dtype, or floats
     holding whole numbers), stored as int64. Raises TypeError for a text that is not a string or
-    labels that are not numbers, ValueError for a length mismatch, a NaN, fractional or negative
-    label (naming its position); whether a label is below the task's label count is checked where
+    labels that are not numbers or texts that are unordered (a set, a dict, a DataFrame), ValueError
+    for a length mismatch, a NaN, fractional, negative or too large (int64 overflow) label (naming
+    its position); whether a label is below the task's label count is checked where
     the model is known (`train_multitask`, `evaluate`).
     """
 
@@ -50,6 +51,21 @@ class TaskData:
         return len(self.texts)
 
     def subset(self, indices: Sequence[int]) -> TaskData:
+        """The examples at `indices` (whole numbers 0..len-1, in the order given). TypeError for a
+        boolean mask or non-integer indices; IndexError for a negative or too large index."""
+        array = np.asarray(indices)
+        if array.dtype.kind == "b":
+            raise TypeError("subset takes row indices, not a boolean mask; use np.flatnonzero(mask)")
+        if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+            raise TypeError(
+                f"indices must be a sequence of whole numbers, got {array.dtype} of shape {array.shape}"
+            )
+        bad = np.flatnonzero((array < 0) | (array >= len(self))) if array.size else []
+        if len(bad):
+            raise IndexError(
+                f"index {array[bad[0]]} at position {bad[0]} is out of range: indices must be "
+                f"0..{len(self) - 1} (negative indices are refused)"
+            )
         return TaskData([self.texts[i] for i in indices], self.labels[np.asarray(indices, dtype=np.int64)])
 
     def without_terminal_punctuation(self) -> TaskData:
@@ -70,6 +86,10 @@ def _check_labels(labels) -> np.ndarray:
         for position, value in enumerate(array):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                 raise ValueError(f"label {value!r} at position {position} is not a whole number")
+            if not 0 <= value <= np.iinfo(np.int64).max:
+                raise ValueError(
+                    f"label {value} at position {position} is outside 0..{np.iinfo(np.int64).max}"
+                )
         array = array.astype(np.int64)
     if array.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
@@ -79,6 +99,14 @@ def _check_labels(labels) -> np.ndarray:
         raise TypeError(
             f"labels must be integer class indices, got dtype {array.dtype} (first: {array[0]!r}); "
             "turn label names into indices with `task_data`"
+        )
+    too_large = np.flatnonzero(
+        array >= 2.0**63 if array.dtype.kind == "f" else array > np.iinfo(np.int64).max
+    )
+    if too_large.size:  # casting would wrap round (uint64 2**64-1 to -1, 1e20 to int64's minimum)
+        raise ValueError(
+            f"label {array[too_large[0]]} at position {too_large[0]} is too large for a class index "
+            f"(allowed: 0..{np.iinfo(np.int64).max}, and below the task's label count)"
         )
     negative = np.flatnonzero(array < 0)
     if negative.size:

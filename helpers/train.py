@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="recompute activations in the backward pass: less memory, about a fifth slower",
     )
-    parser.add_argument("--seed", type=_bounded(int, 0, name="--seed"), default=0)
+    parser.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1, name="--seed"), default=0)
     parser.add_argument("--batch-size", type=_bounded(int, 1, name="--batch-size"), default=32)
     parser.add_argument("--encoder-lr", type=_bounded(float, 0.0, name="--encoder-lr"), default=5e-5)
     parser.add_argument("--head-lr", type=_bounded(float, 0.0, name="--head-lr"), default=1e-3)
@@ -152,6 +152,38 @@ def checkpoint_path(out: Path) -> Path:
     return out.parent / f".{out.name}.checkpoint.pt"
 
 
+# the options that define a run (stored in its checkpoint; --resume must repeat them)
+RUN_OPTIONS = (
+    "epochs", "max_train_per_task", "max_eval_per_task", "freeze_backbone", "unfreeze_top_k",
+    "sampling", "loss_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
+    "batch_size", "encoder_lr", "head_lr", "head",
+)  # fmt: skip
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The options of `args` that define the run, as plain values (for the checkpoint)."""
+    return {name: getattr(args, name) for name in RUN_OPTIONS}
+
+
+def check_resume_options(parser: argparse.ArgumentParser, state: dict, args: argparse.Namespace) -> None:
+    """parser.error naming every option that differs from the interrupted run's (its checkpoint's)."""
+    stored = state.get("run_options")
+    if not isinstance(stored, dict) or not stored:
+        parser.error(
+            f"--resume: checkpoint {checkpoint_path(args.out)} does not record the run's options "
+            "(written by an older version): delete it and run without --resume"
+        )
+    differing = [
+        f"--{name.replace('_', '-')} {stored.get(name)!r} then, {value!r} now"
+        for name, value in run_options(args).items()
+        if stored.get(name) != value
+    ]
+    if differing:
+        parser.error(
+            "--resume: use the options of the interrupted run; these differ: " + "; ".join(differing)
+        )
+
+
 def training_config(args: argparse.Namespace) -> TrainingConfig:
     """The run's TrainingConfig from the command line."""
     return TrainingConfig(
@@ -171,6 +203,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.out = args.out.expanduser()  # once, here: every check and the checkpoint use the same path
     # everything that can be wrong is checked here, before the model and the data load
     check_output_dir(parser, args.out, args.overwrite)
     try:
@@ -182,9 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--resume works in a single process only")
     if args.resume:
         try:
-            load_checkpoint(checkpoint_path(args.out), config)
+            state = load_checkpoint(checkpoint_path(args.out))
         except FileNotFoundError:
             parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
+        except CheckpointError as error:
+            parser.error(f"--resume: {error}")
+        check_resume_options(parser, state, args)  # names the differing options
+        try:
+            load_checkpoint(checkpoint_path(args.out), config)
         except CheckpointError as error:
             parser.error(f"--resume: {error}")
     rank, device = start_distributed(args.device)
@@ -209,7 +247,15 @@ def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, 
     validation = limit_per_task(load_task_data("validation"), args.max_eval_per_task, seed=args.seed)
     test = limit_per_task(load_task_data("test"), args.max_eval_per_task, seed=args.seed)
     checkpoint = checkpoint_path(args.out)
-    result = train_multitask(model, train, validation, config, checkpoint=checkpoint, resume=args.resume)
+    result = train_multitask(
+        model,
+        train,
+        validation,
+        config,
+        checkpoint=checkpoint,
+        resume=args.resume,
+        run_options=run_options(args),
+    )
     if rank != 0:  # only the first process evaluates and saves
         return 0
 

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,6 @@ from tqdm.auto import tqdm
 from helpers import distributed
 from helpers.checkpointing import (
     PROGRESS_KEYS,
-    load_checkpoint,
     restore_training_state,
     save_checkpoint,
     training_state,
@@ -46,8 +46,9 @@ from helpers.modes import train_mode_above, training_settings
 from helpers.optimization import clip_gradients, make_optimizer, make_scheduler
 from helpers.prefix_cache import BatchEncoder, PrefixCache, build_prefix_caches, check_caches
 from helpers.sampling import TaskBatchSampler
-from helpers.task_data import TaskData, check_task_data
+from helpers.task_data import TaskData
 from helpers.timing import Stopwatch
+from helpers.training_checks import check_arguments, check_checkpoint_path, checkpoint_to_resume
 from helpers.training_config import TrainingConfig, TrainingResult
 
 TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operating system
@@ -65,6 +66,7 @@ def train_multitask(
     stripped_caches: Mapping[str, PrefixCache] | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
+    run_options: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
     """Train `model` on several tasks at once; keep the weights of the best validation epoch.
 
@@ -84,11 +86,15 @@ def train_multitask(
 
     With `checkpoint`, the complete training state (weights, optimiser, schedule, random number
     generators, history) is written there after every epoch, atomically; `resume=True` continues
-    from it and ends exactly where an uninterrupted run would have.
+    from it and ends exactly where an uninterrupted run would have. `run_options` (plain values,
+    e.g. the CLI's options) are stored in the checkpoint too. Raises TypeError/ValueError before any
+    work for wrong arguments: task names in `config` the model lacks, a `checkpoint` that is a folder
+    or lies in a missing one, a `resume` that is not a bool.
     """
-    config = _check_arguments(model, train, validation, config, on_step)  # the default config if None
+    config = check_arguments(model, train, validation, config, on_step)  # the default config if None
+    check_checkpoint_path(checkpoint, resume)
     rank, world_size = distributed.rank_and_size()
-    state = _checkpoint_to_resume(checkpoint, resume, config, world_size)  # before any expensive work
+    state = checkpoint_to_resume(checkpoint, resume, config, world_size)  # before any expensive work
     distributed.check_shardable(train, world_size)  # the same error on every process, before any work
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, rank])
@@ -134,7 +140,8 @@ def train_multitask(
                 stop = validate(record, run)  # validation scores, the best model so far, stop or not
                 if checkpoint is not None and rank == 0 and at_epoch_end:
                     save_checkpoint(
-                        checkpoint, training_state(run.progress(epoch), config, parts, rng, stopper)
+                        checkpoint,
+                        training_state(run.progress(epoch), config, parts, rng, stopper, run_options),
                     )
                 if stop:
                     run.stopped_early = not (epoch == config.epochs and at_epoch_end)
@@ -264,36 +271,6 @@ class _Validation:
                 + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
             )
         return self.stopper.update(record["mean_macro_f1"], record["epoch"], self.model)
-
-
-def _check_arguments(model, train, validation, config, on_step) -> TrainingConfig:
-    """The configuration (the default one for None); TypeError/ValueError for a wrong model,
-    configuration, data or callback, before any work."""
-    config = TrainingConfig() if config is None else config
-    if not isinstance(model, MultiTaskModel):
-        raise TypeError(f"model must be a MultiTaskModel, got {type(model).__name__}")
-    if not isinstance(config, TrainingConfig):
-        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
-    check_task_data(model, train, "train", require_examples=True)
-    check_task_data(model, validation, "validation", require_examples=True)
-    if not train:
-        raise ValueError("train data is empty: give at least one task with examples")
-    if not validation:
-        raise ValueError(
-            "validation data is empty: choosing the best epoch and early stopping need at least one task"
-        )
-    if on_step is not None and not callable(on_step):
-        raise TypeError(f"on_step must be a function (step, model), got {type(on_step).__name__}")
-    return config
-
-
-def _checkpoint_to_resume(checkpoint, resume: bool, config: TrainingConfig, world_size: int) -> dict | None:
-    """The checkpoint's state when resuming (checked against `config`), else None."""
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
-    if resume and world_size > 1:
-        raise ValueError("resuming is supported in a single process only")
-    return load_checkpoint(checkpoint, config) if resume else None
 
 
 def _shard_and_sampler(

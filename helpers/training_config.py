@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,7 +43,11 @@ class TrainingConfig:
     amp: bool | None = None  # mixed precision; None = on when training on CUDA
 
     def __post_init__(self):
-        """Check every field once, here: TypeError/ValueError naming the field, the value and the range."""
+        """Check every field once, here: TypeError/ValueError naming the field, the value and the range.
+
+        Task names (`loss_weights`, `punctuation_tasks`) are checked against the model's tasks by
+        `train_multitask`; `loss_weights` is refused (ValueError) unless `loss_weighting` is 'fixed'.
+        """
         for name, value in vars(self).items():  # numpy scalars become Python numbers (checkpoints hold those)
             if isinstance(value, np.generic):
                 setattr(self, name, value.item())
@@ -54,7 +58,7 @@ class TrainingConfig:
             }
         for name in ("epochs", "batch_size", "patience", "evaluations_per_epoch", "eval_batch_size"):
             check_int(f"TrainingConfig.{name}", getattr(self, name), 1)
-        check_int("TrainingConfig.seed", self.seed, 0)
+        check_int("TrainingConfig.seed", self.seed, 0, 2**32 - 1)  # what numpy and torch accept
         check_number("TrainingConfig.encoder_lr", self.encoder_lr, 0.0)
         check_number("TrainingConfig.head_lr", self.head_lr, 0.0)
         check_number("TrainingConfig.layer_decay", self.layer_decay, 0.0, low_open=True)
@@ -82,10 +86,17 @@ class TrainingConfig:
                 )
             for task, weight in self.loss_weights.items():
                 check_number(f"TrainingConfig.loss_weights[{task!r}]", weight, 0.0)
+        if self.loss_weights is not None and self.loss_weighting != "fixed":
+            raise ValueError(
+                f"TrainingConfig.loss_weights is used with loss_weighting='fixed' only, "
+                f"got loss_weighting={self.loss_weighting!r}; drop loss_weights or set loss_weighting='fixed'"
+            )
         if self.loss_weighting == "fixed" and not self.loss_weights:
             raise ValueError("TrainingConfig.loss_weighting='fixed' needs loss_weights, one per task")
-        if isinstance(self.punctuation_tasks, str) or not all(
-            isinstance(task, str) for task in self.punctuation_tasks
+        if (
+            not isinstance(self.punctuation_tasks, Iterable)
+            or isinstance(self.punctuation_tasks, str)
+            or not all(isinstance(task, str) for task in self.punctuation_tasks)
         ):
             raise TypeError(
                 "TrainingConfig.punctuation_tasks must be a tuple of task names, "

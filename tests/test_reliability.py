@@ -340,7 +340,7 @@ def test_combining_no_losses_is_a_clear_error():
         ("max_grad_norm", 0.0, "max_grad_norm"),
         ("temperature", 0.0, "temperature"),
         ("punctuation_dropout", 1.5, "punctuation_dropout"),
-        ("seed", -3, "seed must be at least 0"),
+        ("seed", -3, "seed must be between 0 and 4294967295"),
         ("progress", "yes", "progress must be True or False"),
         ("amp", 1, "amp must be True or False"),
         ("sampling", "random", "unknown sampling"),

@@ -17,7 +17,7 @@ from helpers.train import main
         (["--max-train-per-task", "-5"], "--max-train-per-task must be at least 1"),
         (["--unfreeze-top-k", "9"], "between 0 and 6"),
         (["--punctuation-dropout", "1.5"], "between 0.0 and 1.0"),
-        (["--seed", "-3"], "--seed must be at least 0"),
+        (["--seed", "-3"], "--seed must be between 0 and 4294967295"),
         (["--sampling", "random"], "invalid choice"),
         (["--freeze-backbone", "--unfreeze-top-k", "2"], "not allowed with"),
         (["--bogus"], "unrecognized arguments"),
