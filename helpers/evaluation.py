@@ -72,7 +72,15 @@ def predict_probabilities(
 def predict_labels(
     model: MultiTaskModel, data: Mapping[str, TaskData], batch_size: int = 32, caches: Caches = None
 ) -> dict[str, np.ndarray]:
-    """Predicted label indices per task for each task's own examples (length-sorted batches)."""
+    """Predicted label indices per task for each task's own examples (length-sorted batches).
+
+    Raises ValueError, before any work, for a task without examples (leave it out instead).
+    """
+    empty = [task for task, examples in data.items() if hasattr(examples, "__len__") and len(examples) == 0]
+    if empty:
+        raise ValueError(
+            f"data for task(s) {empty} has no examples: there is nothing to predict; leave them out"
+        )
     probabilities = predict_probabilities(model, data, batch_size, caches)
     return {task: values.argmax(axis=1).astype(np.int64) for task, values in probabilities.items()}
 

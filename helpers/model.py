@@ -85,6 +85,8 @@ def _check_task_labels(task_labels) -> dict[str, list[str]]:
     for task, labels in task_labels.items():
         if not isinstance(task, str) or not task or "." in task:
             raise ValueError(f"task names must be non-empty strings without '.', got {task!r}")
+        if hasattr(nn.ModuleDict(), task):  # the heads live in an nn.ModuleDict keyed by task
+            raise ValueError(f"task name {task!r} is reserved (an nn.ModuleDict attribute); rename the task")
         if isinstance(labels, str) or not isinstance(labels, Iterable):
             raise TypeError(f"the labels of task {task!r} must be a list of names, got {labels!r}")
         labels = list(labels)
@@ -210,13 +212,18 @@ class MultiTaskModel(nn.Module):
         """Tokenise raw sentences into a padded batch on the model's device.
 
         Returns `input_ids`, `attention_mask` (and `token_type_ids`), each (n, longest length <=
-        `max_length`). Raises TypeError for anything but a string or a sequence of strings.
+        `max_length`). No texts give an empty batch (n = 0). Raises TypeError for anything but a
+        string or a sequence of strings.
         """
         texts = check_texts(texts)
         batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.config["max_length"], return_tensors="pt"
+            texts or [""],
+            padding=True,
+            truncation=True,
+            max_length=self.config["max_length"],
+            return_tensors="pt",
         )
-        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+        return {name: tensor[: len(texts)].to(self.device) for name, tensor in batch.items()}
 
     def hidden_states_at(self, batch: Mapping[str, torch.Tensor], layer_index: int) -> torch.Tensor:
         """Token states after the embeddings and the lowest `layer_index` transformer layers."""

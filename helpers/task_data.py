@@ -147,8 +147,10 @@ def limit_per_task(
     `max_per_task` is one number (>= 1) for every task, or one per task (a task not named keeps
     all). Each label keeps its share of the examples, rounded, and at least one example while the
     limit allows; where rounding would exceed the limit, the labels given the most beyond their exact
-    share lose one each. Raises ValueError for a limit below 1 or for a task name not in `data`.
+    share lose one each. Raises ValueError for a limit below 1, a task name not in `data` or a
+    `seed` outside 0..2**32-1 (TypeError unless it is an int).
     """
+    check_int("seed", seed, 0, 2**32 - 1)
     if max_per_task is None:
         return dict(data)
     if isinstance(max_per_task, Mapping):
@@ -188,7 +190,9 @@ def random_rows(
     """Seeded random row indices: `sizes[task]` of each task's examples (all of a task not in `sizes`).
 
     Use them to cut the data (`TaskData.subset`) and its prefix caches (`PrefixCache.subset`) alike.
+    Raises ValueError for an unknown task, a negative size or a `seed` outside 0..2**32-1.
     """
+    check_int("seed", seed, 0, 2**32 - 1)
     unknown = sorted(set(sizes) - set(data))
     if unknown:
         raise ValueError(f"sizes names tasks {unknown} that are not in the data {list(data)}")

@@ -11,13 +11,15 @@ import pytest
 import torch
 
 from helpers import embedding_cache
+from helpers import encoder as encoder_module
 from helpers import train as train_module
 from helpers import training as training_module
 from helpers.checkpointing import CHECKPOINT_KEYS
 from helpers.encoder import check_texts
+from helpers.evaluation import predict_labels
 from helpers.model import resolve_device
 from helpers.saving import SaveTargetError
-from helpers.task_data import TaskData
+from helpers.task_data import TaskData, limit_per_task, random_rows
 from helpers.train import build_parser, checkpoint_path, main, run_options, training_config
 from helpers.training import train_multitask
 from helpers.training_config import TrainingConfig
@@ -306,3 +308,46 @@ def test_seeds_must_fit_numpy_and_torch(capsys, tmp_path):
 def test_punctuation_tasks_none_is_a_clear_error():
     with pytest.raises(TypeError, match="punctuation_tasks must be a tuple of task names"):
         TrainingConfig(punctuation_tasks=None)
+
+
+def test_subset_seeds_must_fit_numpy():
+    with pytest.raises(ValueError, match="seed must be between 0 and 4294967295, got 4294967296"):
+        limit_per_task(tiny_data(), 2, seed=2**32)
+    with pytest.raises(TypeError, match="seed"):
+        random_rows(tiny_data(), {}, seed=1.5)
+
+
+def test_tokenizing_no_texts_gives_an_empty_batch(make_model, encoder):
+    model = make_model()
+    for batch in (model.tokenize([]), encoder_module.tokenize(encoder, [])):
+        assert set(batch) >= {"input_ids", "attention_mask"}
+        assert all(tensor.shape[0] == 0 for tensor in batch.values())
+    assert (
+        model.tokenize(["a b"])["input_ids"].tolist()
+        == encoder_module.tokenize(encoder, ["a b"])["input_ids"].tolist()
+    )
+
+
+def test_predicting_labels_for_a_task_without_examples_is_a_clear_error(make_model):
+    empty = {"sentiment": TaskData([], np.zeros(0, dtype=np.int64))}
+    with pytest.raises(ValueError, match=r"\['sentiment'\] has no examples"):
+        predict_labels(make_model(), empty)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"device": "meta"}, ValueError, "not supported"),
+        ({"model_dir": 5}, TypeError, "model_dir must be a folder"),
+    ],
+)
+def test_load_encoder_checks_its_arguments_before_hashing(monkeypatch, options, error, message):
+    monkeypatch.setattr(encoder_module, "verify_model_dir", _no_embedding)
+    with pytest.raises(error, match=message):
+        encoder_module.load_encoder(**options)
+
+
+@pytest.mark.parametrize("task", ["__class__", "keys", "training", "forward"])
+def test_task_names_that_clash_with_module_dict_attributes_are_refused(make_model, task):
+    with pytest.raises(ValueError, match=f"task name '{task}' is reserved"):
+        make_model({task: ["a", "b"]})
