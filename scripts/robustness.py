@@ -142,12 +142,18 @@ def run(variants: list[str], threads: int | None = None) -> None:
         (folder / "run_settings.json").write_text(json.dumps(settings) + "\n")
 
 
+def finished(executed: Path) -> bool:
+    """True once papermill has run every code cell of `executed` (it writes the file as it goes)."""
+    cells = [c for c in nbformat.read(executed, as_version=4).cells if c.cell_type == "code"]
+    return all(c.metadata.get("papermill", {}).get("status") == "completed" for c in cells)
+
+
 def report() -> dict:
     limit = tolerance()
     found = {}
     for name in VARIANTS:
         folder = OUT / name
-        executed = sorted(folder.glob("[0-9]*.ipynb"))
+        executed = [path for path in sorted(folder.glob("[0-9]*.ipynb")) if finished(path)]
         if executed:
             found[name] = {
                 path.name: compare(ROOT / "notebooks" / path.name, path, limit) for path in executed
