@@ -120,7 +120,7 @@ def compare(committed: Path, executed: Path, limit: Tolerance) -> dict:
         "median_abs_delta_of_changed": statistics.median([m for m in moved if m > 0] or [0.0]),
         "outside_tolerance": outside,
         "cells_with_changed_text_or_integers": text_changed,
-        "largest": sorted(decimals, key=lambda d: -abs(d["delta"]))[:5],
+        "largest": sorted((d for d in decimals if d["delta"]), key=lambda d: -abs(d["delta"]))[:5],
         "failing_asserts": failing_cells(nbformat.read(executed, as_version=4)),
     }
 
@@ -176,6 +176,13 @@ def markdown(found: dict, limit: Tolerance) -> str:
         f"|new - committed| <= {limit.absolute:g} + {limit.relative:g} x |committed|",
         "(pyproject.toml). The one-thread run must stay inside it, and no assert may fail in any run.",
         "The seed runs change the numbers legitimately; their spread is the noise a claim must beat.",
+        "",
+        "How the tolerance was sized: runs that should reproduce the committed numbers (one thread,",
+        "empty cache) are the reference; since the linear probe is solved to its optimum they reproduce",
+        "them exactly here (see the one-thread rows). On another machine of the same kind, the old",
+        "probe drifted by up to 0.002 (issue 14). 0.01 leaves room for other CPUs' kernels while",
+        "staying well below the sampling noise of a macro-F1 on a few hundred sentences (about 0.02),",
+        "so a real change in what a notebook computes still fails `make test`.",
         "",
         "| run | notebook | failing asserts | decimals compared | changed | max abs change "
         "| median abs change (changed) | outside tolerance | cells whose words or integers changed |",
