@@ -214,7 +214,7 @@ def markdown(found: dict, limit: Tolerance) -> str:
                     f"(change {item['delta']:+.4f})"
                 )
             if not result["failing_asserts"] and not result["largest"]:
-                lines.append("- no compared decimals")
+                lines.append("- every compared number as committed")
             lines.append("")
     return "\n".join(lines)
 
