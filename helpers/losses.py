@@ -16,6 +16,7 @@ from torch import nn
 
 IGNORE_INDEX = -100  # PyTorch's cross-entropy default: a label the loss skips
 LOSS_WEIGHTINGS = ("sum", "fixed", "uncertainty")
+CLASS_WEIGHTINGS = ("none", "balanced")
 
 
 def batch_labels(tasks: Sequence[str], task: str, labels: np.ndarray) -> dict[str, torch.Tensor]:
@@ -24,16 +25,55 @@ def batch_labels(tasks: Sequence[str], task: str, labels: np.ndarray) -> dict[st
     return {other: known if other == task else torch.full_like(known, IGNORE_INDEX) for other in tasks}
 
 
+def class_weights(
+    labels: Mapping[str, np.ndarray], n_classes: Mapping[str, int], strategy: str = "balanced"
+) -> dict[str, torch.Tensor] | None:
+    """Per-task class weights for the cross-entropy, from the training labels; None for 'none'.
+
+    'balanced' is scikit-learn's rule (`compute_class_weight`, the same as the linear probe's
+    `class_weight="balanced"`): weight_c = n_examples / (n_classes * n_examples_of_c), so every
+    class contributes the same total weight to the loss. A class absent from the training labels
+    gets weight 1 (it has no examples to weigh). Returns {task: float32 tensor of shape (n_classes,)}.
+    Raises ValueError for an unknown strategy or a label outside 0..n_classes-1.
+    """
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if strategy not in CLASS_WEIGHTINGS:
+        raise ValueError(f"unknown class weighting {strategy!r}; choose one of {CLASS_WEIGHTINGS}")
+    if strategy == "none":
+        return None
+    weights = {}
+    for task, task_labels in labels.items():
+        task_labels = np.asarray(task_labels)
+        count = n_classes[task]
+        if task_labels.size and (task_labels.min() < 0 or task_labels.max() >= count):
+            raise ValueError(f"task {task!r}: labels must lie in 0..{count - 1}")
+        present = np.unique(task_labels)
+        weight = np.ones(count)
+        if present.size:
+            weight[present] = compute_class_weight("balanced", classes=present, y=task_labels)
+        weights[task] = torch.as_tensor(weight, dtype=torch.float32)
+    return weights
+
+
 def masked_task_losses(
-    logits: Mapping[str, torch.Tensor], labels: Mapping[str, torch.Tensor]
+    logits: Mapping[str, torch.Tensor],
+    labels: Mapping[str, torch.Tensor],
+    weights: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Cross-entropy per task over the examples that carry its label; tasks with none are left out."""
+    """Cross-entropy per task over the examples that carry its label; tasks with none are left out.
+
+    `weights` (from `class_weights`) weigh each class's examples; the loss is then the weighted
+    mean, as PyTorch's `cross_entropy(weight=...)` defines it. A task missing from `weights` is
+    unweighted.
+    """
     losses = {}
     for task, task_logits in logits.items():
         task_labels = labels[task].to(task_logits.device)
         if (task_labels != IGNORE_INDEX).any():
+            weight = None if weights is None or task not in weights else weights[task].to(task_logits.device)
             losses[task] = nn.functional.cross_entropy(
-                task_logits.float(), task_labels, ignore_index=IGNORE_INDEX
+                task_logits.float(), task_labels, weight=weight, ignore_index=IGNORE_INDEX
             )
     return losses
 

@@ -2,7 +2,8 @@
 
     python -m helpers.train --out models/mtl [--epochs N] [--max-train-per-task N]
         [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
-        [--loss-weighting sum|uncertainty] [--punctuation-dropout P] [--gradient-checkpointing] [--seed S]
+        [--loss-weighting sum|uncertainty] [--class-weighting none|balanced]
+        [--punctuation-dropout P] [--gradient-checkpointing] [--seed S]
 
 It shows a progress bar while training and ends with one JSON line of validation and test
 metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
@@ -37,6 +38,7 @@ from helpers.checkpointing import CheckpointError, load_checkpoint
 from helpers.data import TASK_LABELS
 from helpers.evaluation import evaluate
 from helpers.freezing import freeze_backbone, unfreeze_top_k
+from helpers.losses import CLASS_WEIGHTINGS
 from helpers.model import HEAD_KINDS, MultiTaskModel, resolve_device
 from helpers.notebook import seed_everything
 from helpers.sampling import SAMPLING_STRATEGIES
@@ -91,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sampling", choices=SAMPLING_STRATEGIES, default="proportional")
     parser.add_argument("--loss-weighting", choices=("sum", "uncertainty"), default="sum")
+    parser.add_argument(
+        "--class-weighting",
+        choices=CLASS_WEIGHTINGS,
+        default="none",
+        help="'balanced': weigh each class's examples so every class counts the same in its task's loss",
+    )
     parser.add_argument(
         "--punctuation-dropout",
         type=_bounded(float, 0.0, 1.0, name="--punctuation-dropout"),
@@ -155,7 +163,7 @@ def checkpoint_path(out: Path) -> Path:
 # the options that define a run (stored in its checkpoint; --resume must repeat them)
 RUN_OPTIONS = (
     "epochs", "max_train_per_task", "max_eval_per_task", "freeze_backbone", "unfreeze_top_k",
-    "sampling", "loss_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
+    "sampling", "loss_weighting", "class_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
     "batch_size", "encoder_lr", "head_lr", "head",
 )  # fmt: skip
 
@@ -176,7 +184,7 @@ def check_resume_options(parser: argparse.ArgumentParser, state: dict, args: arg
     differing = [
         f"--{name.replace('_', '-')} {stored.get(name)!r} then, {value!r} now"
         for name, value in run_options(args).items()
-        if stored.get(name) != value
+        if stored.get(name, parser.get_default(name)) != value  # options added since: their defaults
     ]
     if differing:
         parser.error(
@@ -193,6 +201,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         head_lr=args.head_lr,
         sampling=args.sampling,
         loss_weighting=args.loss_weighting,
+        class_weighting=args.class_weighting,
         punctuation_dropout=args.punctuation_dropout,
         gradient_checkpointing=args.gradient_checkpointing,
         seed=args.seed,

@@ -39,7 +39,7 @@ from helpers.checkpointing import (
 )
 from helpers.evaluation import EarlyStopping, EvaluationSchedule, evaluate
 from helpers.freezing import frozen_prefix_length
-from helpers.losses import LossCombiner, batch_labels, masked_task_losses
+from helpers.losses import LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.memory import release_memory, trim_heap
 from helpers.model import MultiTaskModel
 from helpers.modes import train_mode_above, training_settings
@@ -100,6 +100,11 @@ def train_multitask(
     rng = np.random.default_rng([config.seed, rank])
     tasks, prefix = list(model.task_labels), frozen_prefix_length(model)
     combiner = LossCombiner(tasks, config.loss_weighting, config.loss_weights).to(model.device)
+    weights = class_weights(  # from all the training labels, before sharding: the same on every process
+        {task: examples.labels for task, examples in train.items()},
+        {task: len(labels) for task, labels in model.task_labels.items()},
+        config.class_weighting,
+    )
     optimizer = make_optimizer(model, combiner, config)
     train, sampler = _shard_and_sampler(train, config, rank, world_size, train_caches, stripped_caches)
     scheduler = make_scheduler(optimizer, len(sampler) * config.epochs, config)
@@ -109,7 +114,7 @@ def train_multitask(
         batches = BatchEncoder(model, train, prefix, config, rng, train_caches, stripped_caches)
         if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None:
             validation_caches = build_prefix_caches(model, validation, prefix)
-        step_fn = _TrainingStep(model, combiner, batches)
+        step_fn = _TrainingStep(model, combiner, batches, weights)
         training_step = distributed.wrap(step_fn, world_size, model.device)
         stopper, stop = EarlyStopping(config.patience), False
         schedule = EvaluationSchedule(len(sampler), config.evaluations_per_epoch)
@@ -159,13 +164,13 @@ class _TrainingStep(nn.Module):
     """Steps 2 and 3 of one training step, as a module so DistributedDataParallel can wrap it:
     the batch's sentence embeddings, every head's logits, the masked task losses, combined."""
 
-    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, batches: BatchEncoder):
+    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, batches: BatchEncoder, weights=None):
         super().__init__()
-        self.model, self.combiner, self.batches = model, combiner, batches
+        self.model, self.combiner, self.batches, self.weights = model, combiner, batches, weights
 
     def forward(self, task: str, rows: np.ndarray, labels: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = self.model.classify(self.batches.embed(task, rows))  # {task: (batch, n_labels)}
-        task_losses = masked_task_losses(logits, labels)
+        task_losses = masked_task_losses(logits, labels, self.weights)  # class-weighted if configured
         self.last_task_losses = {name: loss.detach() for name, loss in task_losses.items()}
         return self.combiner(task_losses)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.encoder import check_bool, check_int, check_number
-from helpers.losses import LOSS_WEIGHTINGS, LossCombiner
+from helpers.losses import CLASS_WEIGHTINGS, LOSS_WEIGHTINGS, LossCombiner
 from helpers.metrics import CLASSIFICATION_METRICS
 from helpers.sampling import SAMPLING_STRATEGIES
 
@@ -31,6 +31,7 @@ class TrainingConfig:
     temperature: float = 2.0
     loss_weighting: str = "sum"
     loss_weights: dict[str, float] | None = None
+    class_weighting: str = "none"  # 'balanced': each class weighs the same in a task's loss (as the probe)
     punctuation_dropout: float = 0.0  # probability of stripping a sentence-type example's final punctuation
     punctuation_tasks: tuple[str, ...] = ("sentence_type",)
     patience: int = 2  # early stopping: evaluations without a better validation score before stopping
@@ -74,6 +75,10 @@ class TrainingConfig:
         if self.sampling not in SAMPLING_STRATEGIES:
             raise ValueError(
                 f"unknown sampling strategy {self.sampling!r}; choose one of {SAMPLING_STRATEGIES}"
+            )
+        if self.class_weighting not in CLASS_WEIGHTINGS:
+            raise ValueError(
+                f"unknown class weighting {self.class_weighting!r}; choose one of {CLASS_WEIGHTINGS}"
             )
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ValueError(

@@ -125,7 +125,8 @@ def compare(committed: Path, executed: Path, limit: Tolerance) -> dict:
     }
 
 
-def run(variants: list[str], threads: int | None = None) -> None:
+def run(variants: list[str], threads: int | None = None, only: list[str] | None = None) -> None:
+    """Execute the series under each variant; `only` (notebook names) re-runs a subset, keeping the rest."""
     for name in variants:
         folder = OUT / name
         cache = folder / "embedding-cache"
@@ -135,9 +136,18 @@ def run(variants: list[str], threads: int | None = None) -> None:
         env = {**os.environ, **limits, **VARIANTS[name]["env"], "MTL_TUTORIAL_CACHE": str(cache)}
         print(f"== {name}", flush=True)
         results = run_series(
-            ROOT / "notebooks", folder, parameters=VARIANTS[name]["parameters"], env=env, allow_errors=True
+            ROOT / "notebooks",
+            folder,
+            only=only,
+            parameters=VARIANTS[name]["parameters"],
+            env=env,
+            allow_errors=True,
         )
-        (folder / "run_times.json").write_text(json.dumps(results, indent=2) + "\n")
+        times = folder / "run_times.json"
+        earlier = json.loads(times.read_text()) if only and times.exists() else []
+        kept = [r for r in earlier if r["notebook"] not in {new["notebook"] for new in results}]
+        merged = sorted(kept + results, key=lambda r: r["notebook"])
+        times.write_text(json.dumps(merged, indent=2) + "\n")
         settings = {"threads": env.get("OMP_NUM_THREADS", "default"), **VARIANTS[name]["parameters"]}
         (folder / "run_settings.json").write_text(json.dumps(settings) + "\n")
 
@@ -158,6 +168,8 @@ def report() -> dict:
             found[name] = {
                 path.name: compare(ROOT / "notebooks" / path.name, path, limit) for path in executed
             }
+            settings = folder / "run_settings.json"
+            found[name]["settings"] = json.loads(settings.read_text()) if settings.exists() else {}
     (ROOT / "benchmarks" / "robustness.json").write_text(json.dumps(found, indent=1) + "\n")
     (ROOT / "benchmarks" / "ROBUSTNESS.md").write_text(markdown(found, limit))
     return found
@@ -226,6 +238,7 @@ def _notebooks(results: dict) -> list[tuple[str, dict]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument("--notebooks", nargs="+", help="re-run only these notebooks (file names)")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from earlier runs")
     parser.add_argument(
         "--parallel", action="store_true", help="run the variants side by side, one thread each"
@@ -235,11 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.parallel and not args.report_only:
         lane = [sys.executable, __file__, "--threads", "1", "--no-report", "--variants"]
-        lanes = [subprocess.Popen([*lane, name]) for name in args.variants]
+        subset = ["--notebooks", *args.notebooks] if args.notebooks else []
+        lanes = [subprocess.Popen([*lane, name, *subset]) for name in args.variants]
         if any([process.wait() != 0 for process in lanes]):  # a list: wait for every lane
             return 1
     elif not args.report_only:
-        run(args.variants, args.threads)
+        run(args.variants, args.threads, args.notebooks)
     if args.no_report:
         return 0
     found = report()

@@ -129,9 +129,17 @@ def strip_run_metadata(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode
     return notebook
 
 
-def run_series(notebook_dir: Path, output_dir: Path, **options) -> list[dict]:
-    """Execute every numbered notebook of `notebook_dir` in order; print one line per notebook."""
+def run_series(notebook_dir: Path, output_dir: Path, only: list[str] | None = None, **options) -> list[dict]:
+    """Execute the numbered notebooks of `notebook_dir` in order (all, or those named in `only`).
+
+    Prints one line per notebook. Raises ValueError for a name in `only` that is not there.
+    """
     notebooks = sorted(notebook_dir.glob("[0-9]*.ipynb"))
+    if only:
+        unknown = set(only) - {path.name for path in notebooks}
+        if unknown:
+            raise ValueError(f"no such notebook in {notebook_dir}: {', '.join(sorted(unknown))}")
+        notebooks = [path for path in notebooks if path.name in only]
     output_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for notebook in notebooks:

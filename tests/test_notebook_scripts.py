@@ -79,3 +79,23 @@ def test_compare_reports_moved_decimals_changed_text_and_failures(tmp_path):
     assert [d["cell"] for d in result["outside_tolerance"]] == [0]
     assert result["cells_with_changed_text_or_integers"] == [1]
     assert result["failing_asserts"] == []
+
+
+def test_a_subset_of_the_series_runs_only_the_named_notebooks(tmp_path, monkeypatch):
+    import pytest
+    import run_notebooks
+
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        nbformat.write(_notebook(_code("1")), tmp_path / name)
+    ran = []
+    monkeypatch.setattr(
+        run_notebooks,
+        "execute_notebook",
+        lambda path, out, **options: (
+            ran.append(path.name) or {"seconds": 0.0, "peak_rss_mb": 0, "errors": []}
+        ),
+    )
+    run_notebooks.run_series(tmp_path, tmp_path / "out", only=["02_b.ipynb"])
+    assert ran == ["02_b.ipynb"]
+    with pytest.raises(ValueError, match="03_c.ipynb"):
+        run_notebooks.run_series(tmp_path, tmp_path / "out", only=["03_c.ipynb"])

@@ -150,6 +150,7 @@ def _write_checkpoint(out, argv, **run_changes):
         ["--freeze-backbone"],
         ["--unfreeze-top-k", "2"],
         ["--epochs", "2"],
+        ["--class-weighting", "balanced"],
     ],
 )
 def test_cli_resume_with_other_options_names_them_before_loading(tmp_path, monkeypatch, capsys, argv):
@@ -170,6 +171,18 @@ def test_cli_resume_with_the_same_options_goes_on(tmp_path, monkeypatch):
     assert main(["--out", str(out), "--resume", *argv, "--no-progress"]) == 0
     loaded = torch.load(checkpoint_path(out), weights_only=True)  # plain values only
     assert loaded["run_options"]["max_train_per_task"] == 5
+
+
+def test_cli_resume_from_a_checkpoint_older_than_an_option_takes_its_default(tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    _write_checkpoint(out, [])
+    state = torch.load(checkpoint_path(out), weights_only=True)
+    del state["run_options"]["class_weighting"]  # written before --class-weighting existed
+    torch.save(state, checkpoint_path(out))
+    monkeypatch.setattr(train_module, "train_and_save", lambda args, *rest: 0)
+    assert main(["--out", str(out), "--resume", "--no-progress"]) == 0
+    args = build_parser().parse_args(["--out", str(out), "--class-weighting", "balanced"])
+    assert training_config(args).class_weighting == "balanced"
 
 
 def test_cli_resume_from_a_checkpoint_without_options_is_refused(tmp_path, monkeypatch, capsys):

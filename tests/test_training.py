@@ -13,7 +13,7 @@ from helpers.evaluation import (
     predict_probabilities,
     sentence_embeddings,
 )
-from helpers.losses import IGNORE_INDEX, LossCombiner, batch_labels, masked_task_losses
+from helpers.losses import IGNORE_INDEX, LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.optimization import unfreezing_start_steps
 from helpers.prefix_cache import PrefixCache, build_prefix_caches
 from helpers.sampling import TaskBatchSampler, task_probabilities
@@ -229,6 +229,47 @@ def test_config_rejects_bad_values():
         TrainingConfig(punctuation_dropout=1.5)
     with pytest.raises(ValueError):
         TrainingConfig(epochs=0)
+
+
+def test_balanced_class_weights_follow_scikit_learn_and_weigh_every_class_equally():
+    labels = {"t": np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 2])}  # class 3 absent
+    weights = class_weights(labels, {"t": 4})["t"]
+    expected = [10 / (3 * 6), 10 / (3 * 2), 10 / (3 * 2), 1.0]  # n / (classes present * count)
+    assert torch.allclose(weights, torch.tensor(expected))
+    per_class_total = [float(weights[c]) * int((labels["t"] == c).sum()) for c in range(3)]
+    assert np.allclose(per_class_total, per_class_total[0])
+    assert class_weights(labels, {"t": 4}, "none") is None
+    with pytest.raises(ValueError, match="class weighting"):
+        class_weights(labels, {"t": 4}, "inverse")
+    with pytest.raises(ValueError, match="0..1"):
+        class_weights(labels, {"t": 2})
+
+
+def test_class_weighted_loss_is_the_weighted_mean_over_labelled_examples():
+    torch.manual_seed(0)
+    logits = {"t": torch.randn(5, 3)}
+    labels = {"t": torch.tensor([0, 0, 1, IGNORE_INDEX, 2])}
+    weight = torch.tensor([0.5, 2.0, 4.0])
+    loss = masked_task_losses(logits, labels, {"t": weight})["t"]
+    kept = torch.tensor([0, 1, 2, 4])
+    per_example = torch.nn.functional.cross_entropy(logits["t"][kept], labels["t"][kept], reduction="none")
+    example_weight = weight[labels["t"][kept]]
+    assert torch.isclose(loss, (example_weight * per_example).sum() / example_weight.sum())
+
+
+def test_class_weighting_changes_the_run_and_is_validated(make_model):
+    train, validation = tiny_data(None)
+    runs = {}
+    for weighting in ("none", "balanced"):
+        model = make_model()
+        freezing.freeze_backbone(model)
+        config = TrainingConfig(
+            epochs=1, batch_size=4, head_lr=5e-2, class_weighting=weighting, progress=False
+        )
+        runs[weighting] = train_multitask(model, train, validation, config).steps["loss"].to_numpy()
+    assert not np.allclose(runs["none"], runs["balanced"])  # the tiny sentence types are imbalanced
+    with pytest.raises(ValueError, match="class weighting"):
+        TrainingConfig(class_weighting="inverse")
 
 
 class Interrupt(Exception):
