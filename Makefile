@@ -4,6 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 NBVAL_FLAGS := --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+# make test: two pytest workers side by side, one thread each (the machine has 2 cores); a notebook's
+# cells stay together on one worker (--dist loadscope, as nbval requires for parallel runs). One
+# thread reproduces the committed outputs exactly (benchmarks/ROBUSTNESS.md), and two one-thread
+# workers keep both cores busy where one two-thread process left them idle part of the time.
+PARALLEL := -n 2 --dist loadscope
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 # Hermetic runs: run, test, notebooks and bench start from an empty embedding cache of their own,
 # so nothing a machine kept from earlier runs (~/.cache/mtl-tutorial) can leak into their outputs.
 CACHE := $(CURDIR)/build/embedding-cache
@@ -27,7 +33,7 @@ run: $(INSTALLED)
 
 ## Lint, unit tests, then strict nbval: every notebook re-executed and compared with its committed outputs.
 test: $(INSTALLED) lint
-	$(HERMETIC) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS)
+	$(HERMETIC) $(ONE_THREAD) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check helpers tests scripts notebooks conftest.py

@@ -913,8 +913,9 @@ $inner_sums
 
 ### Written for this project
 
-`challenge_set.csv` and `sentence_type_audit.csv` were written for this project (drafted by the
-AI coding assistant that built the data set) and are licensed like the rest of the repository.
+`challenge_set.csv` and `sentence_type_audit.csv` were written for this project, each by a single
+annotator of this project (no second annotator, no agreement measured), and are licensed like the
+rest of the repository.
 
 ## Task B: sentiment (`sentiment.csv`)
 
@@ -1003,8 +1004,8 @@ no file in validation or test.
 The build script draws $audit_n sentences per silver label ($audit_total in all; lowest seeded
 SHA-256 of the text) from `sentence_types.csv`. Each was read and judged individually, not by a
 rule, with `verdict` (`correct` / `wrong`), `true_label` and a `note`; the build fails if any
-sampled sentence lacks a verdict. There was one annotator (the AI coding assistant that built the
-data set) and no second opinion, so treat the numbers as an estimate. Precision of the silver
+sampled sentence lacks a verdict. The verdicts are one annotator's, a member of this project, with
+no second opinion, so treat the numbers as an estimate. Precision of the silver
 labels, estimated from that sample (overall $audit_overall):
 
 $audit_table
