@@ -53,11 +53,16 @@ def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> d
             f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}): "
             "delete it or run without --resume"
         )
-    if config is not None and {**state["config"], "progress": config.progress} != asdict(config):
-        raise CheckpointError(
-            f"checkpoint {path} was written with a different training configuration: use the same "
-            "options as the interrupted run, or delete it and run without --resume"
-        )
+    if config is not None:
+        # fields added to TrainingConfig since the checkpoint was written count as their defaults
+        stored = {**asdict(TrainingConfig()), **state["config"], "progress": config.progress}
+        differing = sorted(name for name, value in asdict(config).items() if stored.get(name) != value)
+        if differing:
+            raise CheckpointError(
+                f"checkpoint {path} was written with a different training configuration "
+                f"({', '.join(differing)}): use the same options as the interrupted run, or delete it "
+                "and run without --resume"
+            )
     return state
 
 

@@ -26,15 +26,18 @@ def batch_labels(tasks: Sequence[str], task: str, labels: np.ndarray) -> dict[st
 
 
 def class_weights(
-    labels: Mapping[str, np.ndarray], n_classes: Mapping[str, int], strategy: str = "balanced"
+    labels: Mapping[str, Sequence[int]], n_classes: Mapping[str, int], strategy: str = "balanced"
 ) -> dict[str, torch.Tensor] | None:
     """Per-task class weights for the cross-entropy, from the training labels; None for 'none'.
 
-    'balanced' is scikit-learn's rule (`compute_class_weight`, the same as the linear probe's
-    `class_weight="balanced"`): weight_c = n_examples / (n_classes * n_examples_of_c), so every
-    class contributes the same total weight to the loss. A class absent from the training labels
-    gets weight 1 (it has no examples to weigh). Returns {task: float32 tensor of shape (n_classes,)}.
-    Raises ValueError for an unknown strategy or a label outside 0..n_classes-1.
+    `labels[task]`: the task's integer class indices, shape (n,), in 0..n_classes[task]-1 (a list,
+    array, Series or tensor). 'balanced' is scikit-learn's rule (`compute_class_weight`, the same as
+    the linear probe's `class_weight="balanced"`): weight_c = n / (n_present_classes * n_c), a
+    dimensionless multiplier, so every class present contributes the same total weight and the
+    weights average 1 over the examples. A class absent from the labels gets weight 1 (it has no
+    examples to weigh). Returns {task: float32 tensor of shape (n_classes[task],)}.
+    Raises ValueError for an unknown strategy, non-integer or out-of-range labels, or a task with
+    no entry in `n_classes`; TypeError for an `n_classes` that is not a positive int.
     """
     from sklearn.utils.class_weight import compute_class_weight
 
@@ -44,14 +47,22 @@ def class_weights(
         return None
     weights = {}
     for task, task_labels in labels.items():
-        task_labels = np.asarray(task_labels)
-        count = n_classes[task]
-        if task_labels.size and (task_labels.min() < 0 or task_labels.max() >= count):
-            raise ValueError(f"task {task!r}: labels must lie in 0..{count - 1}")
-        present = np.unique(task_labels)
-        weight = np.ones(count)
+        count = n_classes.get(task) if isinstance(n_classes, Mapping) else None
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+            raise TypeError(f"n_classes[{task!r}] must be a positive int, got {count!r}")
+        values = np.asarray(task_labels.cpu() if isinstance(task_labels, torch.Tensor) else task_labels)
+        if values.ndim != 1 or values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"task {task!r}: labels must be a 1-D sequence of class indices")
+        if values.size and (not np.all(np.isfinite(values)) or np.any(values != np.round(values))):
+            raise ValueError(f"task {task!r}: labels must be whole numbers (class indices)")
+        values = values.astype(np.int64)
+        if values.size and (values.min() < 0 or values.max() >= count):
+            bad = values[(values < 0) | (values >= count)][0]
+            raise ValueError(f"task {task!r}: labels must lie in 0..{count - 1}, got {bad}")
+        present = np.unique(values)
+        weight = np.ones(int(count))
         if present.size:
-            weight[present] = compute_class_weight("balanced", classes=present, y=task_labels)
+            weight[present] = compute_class_weight("balanced", classes=present, y=values)
         weights[task] = torch.as_tensor(weight, dtype=torch.float32)
     return weights
 
@@ -63,10 +74,14 @@ def masked_task_losses(
 ) -> dict[str, torch.Tensor]:
     """Cross-entropy per task over the examples that carry its label; tasks with none are left out.
 
-    `weights` (from `class_weights`) weigh each class's examples; the loss is then the weighted
-    mean, as PyTorch's `cross_entropy(weight=...)` defines it. A task missing from `weights` is
-    unweighted.
+    `logits[task]`: shape (n, n_classes); `labels[task]`: long, shape (n,), `IGNORE_INDEX` where
+    the example has no label for that task. `weights` (from `class_weights`): {task: float tensor
+    of shape (n_classes,)}; the loss is then the weighted mean, as PyTorch's
+    `cross_entropy(weight=...)` defines it. A task missing from `weights` is unweighted; a key that
+    is not a task of `logits` raises KeyError. Returns {task: scalar tensor}.
     """
+    if weights is not None and set(weights) - set(logits):
+        raise KeyError(f"class weights for unknown tasks: {sorted(set(weights) - set(logits))}")
     losses = {}
     for task, task_logits in logits.items():
         task_labels = labels[task].to(task_logits.device)

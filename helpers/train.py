@@ -181,10 +181,12 @@ def check_resume_options(parser: argparse.ArgumentParser, state: dict, args: arg
             f"--resume: checkpoint {checkpoint_path(args.out)} does not record the run's options "
             "(written by an older version): delete it and run without --resume"
         )
+    # an option added since the checkpoint was written counts as its default
+    stored = {name: stored.get(name, parser.get_default(name)) for name in RUN_OPTIONS}
     differing = [
-        f"--{name.replace('_', '-')} {stored.get(name)!r} then, {value!r} now"
+        f"--{name.replace('_', '-')} {stored[name]!r} then, {value!r} now"
         for name, value in run_options(args).items()
-        if stored.get(name, parser.get_default(name)) != value  # options added since: their defaults
+        if stored[name] != value
     ]
     if differing:
         parser.error(

@@ -14,7 +14,7 @@ from helpers import embedding_cache
 from helpers import encoder as encoder_module
 from helpers import train as train_module
 from helpers import training as training_module
-from helpers.checkpointing import CHECKPOINT_KEYS
+from helpers.checkpointing import CHECKPOINT_KEYS, load_checkpoint
 from helpers.encoder import check_texts
 from helpers.evaluation import predict_labels
 from helpers.model import resolve_device
@@ -178,7 +178,9 @@ def test_cli_resume_from_a_checkpoint_older_than_an_option_takes_its_default(tmp
     _write_checkpoint(out, [])
     state = torch.load(checkpoint_path(out), weights_only=True)
     del state["run_options"]["class_weighting"]  # written before --class-weighting existed
+    del state["config"]["class_weighting"]
     torch.save(state, checkpoint_path(out))
+    assert load_checkpoint(checkpoint_path(out), training_config(build_parser().parse_args(["--out", "x"])))
     monkeypatch.setattr(train_module, "train_and_save", lambda args, *rest: 0)
     assert main(["--out", str(out), "--resume", "--no-progress"]) == 0
     args = build_parser().parse_args(["--out", str(out), "--class-weighting", "balanced"])

@@ -241,8 +241,14 @@ def test_balanced_class_weights_follow_scikit_learn_and_weigh_every_class_equall
     assert class_weights(labels, {"t": 4}, "none") is None
     with pytest.raises(ValueError, match="class weighting"):
         class_weights(labels, {"t": 4}, "inverse")
-    with pytest.raises(ValueError, match="0..1"):
+    with pytest.raises(ValueError, match="0..1, got 2"):
         class_weights(labels, {"t": 2})
+    whole = class_weights({"t": labels["t"].astype(float).tolist()}, {"t": 4})["t"]
+    assert torch.equal(whole, weights)  # whole-number floats in a list, as TaskData accepts them
+    with pytest.raises(ValueError, match="whole numbers"):
+        class_weights({"t": [0.5, 1.0]}, {"t": 2})
+    with pytest.raises(TypeError, match="n_classes"):
+        class_weights(labels, {"other": 4})
 
 
 def test_class_weighted_loss_is_the_weighted_mean_over_labelled_examples():
@@ -255,6 +261,8 @@ def test_class_weighted_loss_is_the_weighted_mean_over_labelled_examples():
     per_example = torch.nn.functional.cross_entropy(logits["t"][kept], labels["t"][kept], reduction="none")
     example_weight = weight[labels["t"][kept]]
     assert torch.isclose(loss, (example_weight * per_example).sum() / example_weight.sum())
+    with pytest.raises(KeyError, match="unknown tasks"):
+        masked_task_losses(logits, labels, {"T": weight})  # a misspelt task is not silently unweighted
 
 
 def test_class_weighting_changes_the_run_and_is_validated(make_model):
