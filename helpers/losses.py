@@ -36,8 +36,8 @@ def class_weights(
     dimensionless multiplier, so every class present contributes the same total weight and the
     weights average 1 over the examples. A class absent from the labels gets weight 1 (it has no
     examples to weigh). Returns {task: float32 tensor of shape (n_classes[task],)}.
-    Raises ValueError for an unknown strategy, non-integer or out-of-range labels, or a task with
-    no entry in `n_classes`; TypeError for an `n_classes` that is not a positive int.
+    Raises ValueError for an unknown strategy or non-integer or out-of-range labels; TypeError for
+    a task whose `n_classes` entry is missing or not a positive int.
     """
     from sklearn.utils.class_weight import compute_class_weight
 
