@@ -20,9 +20,17 @@ import torch
 from helpers.evaluation import EarlyStopping
 from helpers.training_config import TrainingConfig
 
-PROGRESS_KEYS = ("epoch", "step", "examples_seen", "records", "step_records")  # the run so far
+PROGRESS_KEYS = ("epoch", "step", "examples_seen", "records", "step_records", "losses")  # the run so far
+PROGRESS_DEFAULTS = {"losses": []}  # keys added later: a checkpoint written before them gets these
 STATEFUL_KEYS = ("model", "combiner", "optimizer", "scheduler", "sampler")  # each has a state_dict
-CHECKPOINT_KEYS = (*PROGRESS_KEYS, "config", *STATEFUL_KEYS, "rng", "torch_rng", "stopper")
+CHECKPOINT_KEYS = (  # what every readable checkpoint holds
+    *(key for key in PROGRESS_KEYS if key not in PROGRESS_DEFAULTS),
+    "config",
+    *STATEFUL_KEYS,
+    "rng",
+    "torch_rng",
+    "stopper",
+)
 
 
 class CheckpointError(ValueError):
@@ -132,4 +140,4 @@ def restore_training_state(
     rng.bit_generator.state = state["rng"]
     torch.set_rng_state(state["torch_rng"])
     stopper.__dict__.update(state["stopper"])
-    return {key: state[key] for key in PROGRESS_KEYS}
+    return {key: state.get(key, PROGRESS_DEFAULTS.get(key)) for key in PROGRESS_KEYS}

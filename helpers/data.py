@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from helpers.checksums import sha256_file
@@ -33,7 +34,23 @@ SENTENCE_TYPES_FILE = "sentence_types.csv"
 CHALLENGE_FILE = "challenge_set.csv"
 AUDIT_FILE = "sentence_type_audit.csv"
 
-SENTIMENT_COLUMNS: list[str] = ["text", "label", "split", "source", "rating", "id"]
+SENTIMENT_COLUMNS: list[str] = [
+    "text",
+    "label",
+    "split",
+    "source",
+    "rating",
+    "id",
+    "n_raters",
+    "rating_sd",
+    "ratings",
+]
+# sentiment.csv's rater columns (n_raters, rating_sd, ratings) are empty where the source's rater
+# file does not reproduce the sentence's mean rating (see data/README.md).
+RATING_RANGE: tuple[int, int] = (-4, 4)
+RATING_DECIMALS = 4  # ``rating`` is the mean rounded to 4 decimals ...
+RATING_SD_DECIMALS = 5  # ... and ``rating_sd`` the population SD to 5 (as in the source files)
+_RATINGS_PATTERN = r"-?[0-4](?:;-?[0-4])*"  # integers in RATING_RANGE joined by ";"
 SENTENCE_TYPE_COLUMNS: list[str] = ["text", "label", "split", "file_id", "genre"]
 CHALLENGE_COLUMNS: list[str] = ["text", "label", "has_terminal_punctuation", "source"]
 
@@ -44,10 +61,12 @@ _TERMINAL_CHARS = ".?!\"'\u201d\u2019 \t\n"
 
 # Successful hash checks, keyed by (absolute path, size, mtime_ns): cheap repeated loads.
 _VERIFIED: set[tuple[str, int, int]] = set()
+# Sentiment files whose rater columns passed `rater_problems`, keyed the same way.
+_RATERS_CHECKED: set[tuple[str, int, int]] = set()
 
 
 class DataIntegrityError(RuntimeError):
-    """A data file is missing or its SHA-256 does not match ``data/SHA256SUMS``."""
+    """A data file is missing, differs from ``data/SHA256SUMS`` or has inconsistent content."""
 
 
 def read_checksums(path: Path) -> dict[str, str]:
@@ -59,6 +78,11 @@ def read_checksums(path: Path) -> dict[str, str]:
         digest, name = line.split(maxsplit=1)
         sums[name.lstrip("*").strip()] = digest.lower()
     return sums
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 def verify_file(name: str, data_dir: Path | None = None) -> Path:
@@ -73,8 +97,7 @@ def verify_file(name: str, data_dir: Path | None = None) -> Path:
     sums_path = data_dir / CHECKSUM_FILE
     if not path.is_file():
         raise DataIntegrityError(f"Data file {path} is missing. {REBUILD_HINT}")
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    key = _file_key(path)
     if key in _VERIFIED:
         return path
     if not sums_path.is_file():
@@ -99,9 +122,16 @@ def _check_split(split: str | None) -> None:
         raise ValueError(f"Unknown split {split!r}; valid splits are {', '.join(SPLITS)} (or None for all).")
 
 
-def _read_csv(name: str, columns: list[str], dtypes: dict[str, str], data_dir: Path | None) -> pd.DataFrame:
+def _read_csv(
+    name: str,
+    columns: list[str],
+    dtypes: dict[str, str],
+    data_dir: Path | None,
+    na_columns: tuple[str, ...] = (),
+) -> pd.DataFrame:
     path = verify_file(name, data_dir)
-    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, encoding="utf-8")
+    na_values = {column: [""] for column in na_columns}  # only these columns: an empty field is NA
+    frame = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=na_values, encoding="utf-8")
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise DataIntegrityError(f"Data file {path} lacks columns {missing}. {REBUILD_HINT}")
@@ -114,12 +144,59 @@ def _select_split(frame: pd.DataFrame, split: str | None) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
+def parse_ratings(ratings: str) -> np.ndarray:
+    """The individual ratings in a ``ratings`` cell (``"2;3;-1"``) as an int array; empty for ``""``."""
+    return np.array([int(value) for value in ratings.split(";")] if ratings else [], dtype=np.int64)
+
+
+def rater_problems(frame: pd.DataFrame) -> list[str]:
+    """What is wrong with the rater columns of a sentiment frame (an empty list if nothing).
+
+    A row either has no rater data (``ratings == ""`` and ``n_raters``, ``rating_sd`` missing) or
+    ``ratings`` holds ``n_raters`` >= 1 integers in -4..+4, joined by ``;``, whose mean is
+    ``rating`` (to its 4 decimals) and whose population SD is ``rating_sd`` (to its 5 decimals).
+    """
+    problems = []
+    has = (frame["ratings"] != "").to_numpy()
+    if frame.loc[~has, ["n_raters", "rating_sd"]].notna().to_numpy().any():
+        problems.append("n_raters or rating_sd given without ratings")
+    rows = frame[has]
+    if rows[["n_raters", "rating_sd"]].isna().to_numpy().any():
+        return [*problems, "ratings given without n_raters or rating_sd"]
+    stored_sd = rows["rating_sd"].to_numpy(dtype=np.float64)
+    if not (np.isfinite(stored_sd) & (stored_sd >= 0)).all():
+        problems.append("rating_sd is negative or not finite")
+    if not rows["ratings"].str.fullmatch(_RATINGS_PATTERN).all():
+        return [*problems, f"ratings that are not integers in {RATING_RANGE[0]}..{RATING_RANGE[1]}"]
+    if rows.empty:
+        return problems
+    counts = rows["ratings"].str.count(";").to_numpy() + 1
+    if not (rows["n_raters"].to_numpy(dtype=np.int64) >= 1).all():
+        problems.append("n_raters below 1")
+    if not (rows["n_raters"].to_numpy(dtype=np.int64) == counts).all():
+        problems.append("n_raters differs from the number of ratings")
+    values = np.fromiter((int(v) for text in rows["ratings"] for v in text.split(";")), dtype=np.float64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    means = np.add.reduceat(values, starts) / counts
+    sds = np.sqrt(np.add.reduceat((values - np.repeat(means, counts)) ** 2, starts) / counts)
+    if not (np.abs(means - rows["rating"].to_numpy()) <= 0.5 * 10**-RATING_DECIMALS + 1e-8).all():
+        problems.append("the mean of the ratings is not the rating")
+    if not (np.abs(sds - stored_sd) <= 0.5 * 10**-RATING_SD_DECIMALS + 1e-9).all():
+        problems.append("the population SD of the ratings is not rating_sd")
+    return problems
+
+
 def load_sentiment(split: str | None = None, data_dir: Path | None = None) -> pd.DataFrame:
     """Load the sentiment data set (VADER ground truth, Hutto & Gilbert 2014).
 
-    Columns: ``text, label, split, source, rating, id``; ``label`` is one of
-    :data:`SENTIMENT_LABELS`, ``rating`` the mean human rating on -4..+4, ``id`` the original
-    (string) id within its source.  ``split`` selects one of :data:`SPLITS`; ``None`` returns all.
+    Columns: ``text, label, split, source, rating, id, n_raters, rating_sd, ratings``; ``label``
+    is one of :data:`SENTIMENT_LABELS`, ``rating`` the mean human rating on -4..+4, ``id`` the
+    original (string) id within its source.  ``n_raters`` (nullable ``Int64``) is the number of
+    people who rated the sentence, ``rating_sd`` the population SD of their ratings and
+    ``ratings`` the individual ratings joined by ``;`` (:func:`parse_ratings` splits them); the
+    three are empty (``<NA>``, ``NaN``, ``""``) for the few tweets whose published individual
+    ratings do not reproduce their mean.  ``split`` selects one of :data:`SPLITS`; ``None``
+    returns all.  Raises :class:`DataIntegrityError` if the rater columns are inconsistent.
     """
     _check_split(split)
     dtypes = {
@@ -129,8 +206,20 @@ def load_sentiment(split: str | None = None, data_dir: Path | None = None) -> pd
         "source": "str",
         "rating": "float64",
         "id": "str",
+        "n_raters": "Int64",
+        "rating_sd": "float64",
+        "ratings": "str",
     }
-    return _select_split(_read_csv(SENTIMENT_FILE, SENTIMENT_COLUMNS, dtypes, data_dir), split)
+    frame = _read_csv(
+        SENTIMENT_FILE, SENTIMENT_COLUMNS, dtypes, data_dir, na_columns=("n_raters", "rating_sd")
+    )
+    key = _file_key(Path(DATA_DIR if data_dir is None else data_dir) / SENTIMENT_FILE)
+    if key not in _RATERS_CHECKED:
+        problems = rater_problems(frame)
+        if problems:
+            raise DataIntegrityError(f"{SENTIMENT_FILE}: {'; '.join(problems)}. {REBUILD_HINT}")
+        _RATERS_CHECKED.add(key)
+    return _select_split(frame, split)
 
 
 def load_sentence_types(split: str | None = None, data_dir: Path | None = None) -> pd.DataFrame:

@@ -104,10 +104,14 @@ def evaluate(
 
 
 class EvaluationSchedule:
-    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it."""
+    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it.
 
-    def __init__(self, steps_per_epoch: int, per_epoch: int):
+    With `only_after_epoch`, only once: after that epoch's last step (a fixed budget, no selection).
+    """
+
+    def __init__(self, steps_per_epoch: int, per_epoch: int, only_after_epoch: int | None = None):
         self.per_epoch = per_epoch
+        self.only_after_epoch = only_after_epoch
         self.steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
             round(j * steps_per_epoch / per_epoch): j for j in range(1, per_epoch + 1)
         }
@@ -115,7 +119,7 @@ class EvaluationSchedule:
     def when(self, epoch: int, step_in_epoch: int) -> float | None:
         """The evaluation's place in epochs (`epoch` itself, or e.g. 1.5), or None: no evaluation now."""
         evaluation = self.steps.get(step_in_epoch)  # 1, 2, ... within the epoch
-        if evaluation is None:
+        if evaluation is None or self.only_after_epoch not in (None, epoch):
             return None
         return epoch if self.per_epoch == 1 else epoch - 1 + evaluation / self.per_epoch
 

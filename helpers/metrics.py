@@ -20,26 +20,41 @@ def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence[s
     }
 
 
-def linear_probe(seed: int = 0, C: float = 1.0) -> LogisticRegression:
+PROBE_CLASS_WEIGHTS = {"balanced": "balanced", "none": None}  # the names of TrainingConfig.class_weighting
+
+
+def linear_probe(seed: int = 0, C: float = 1.0, class_weighting: str = "balanced") -> LogisticRegression:
     """An unfitted linear probe: multinomial logistic regression with L2 penalty `C`.
 
-    Classes are weighted inversely to their frequency so the probe optimises for every class,
-    which is what macro-F1 rewards. It is solved by Newton-CG to a tight tolerance (in float64,
-    see `fit_linear_probe`): the optimum is unique, and a solver that reaches it gives the same
-    probabilities, to about 1e-7, on any CPU, BLAS and thread count. L-BFGS at scikit-learn's
-    default tolerance stopped early on these ill-conditioned features, at a point that depended on
-    the thread count (probabilities moved by up to 0.02, and 2 of 637 predictions flipped).
+    By default (`class_weighting="balanced"`) classes are weighted inversely to their frequency so
+    the probe optimises for every class, which is what macro-F1 rewards; "none" weighs every example
+    the same, as an unweighted cross-entropy does (ValueError for another name).
+
+    It is solved by Newton-CG to a tight tolerance (in float64, see `fit_linear_probe`): the optimum is
+    unique, and a solver that reaches it gives the same probabilities, to about 1e-7, on any CPU, BLAS
+    and thread count. L-BFGS at scikit-learn's default tolerance stopped early on these ill-conditioned
+    features, at a point that depended on the thread count (probabilities moved by up to 0.02, and 2 of
+    637 predictions flipped).
     """
+    if class_weighting not in PROBE_CLASS_WEIGHTS:
+        raise ValueError(
+            f"unknown class weighting {class_weighting!r}; choose one of {tuple(PROBE_CLASS_WEIGHTS)}"
+        )
     return LogisticRegression(
-        C=C, solver="newton-cg", tol=1e-8, max_iter=1000, class_weight="balanced", random_state=seed
+        C=C,
+        solver="newton-cg",
+        tol=1e-8,
+        max_iter=1000,
+        class_weight=PROBE_CLASS_WEIGHTS[class_weighting],
+        random_state=seed,
     )
 
 
 def fit_linear_probe(
-    features: np.ndarray, labels: Sequence, seed: int = 0, C: float = 1.0
+    features: np.ndarray, labels: Sequence, seed: int = 0, C: float = 1.0, class_weighting: str = "balanced"
 ) -> LogisticRegression:
     """Fit a `linear_probe` on frozen features (n, d): how much of a task is linearly readable."""
-    return linear_probe(seed, C).fit(np.asarray(features, dtype=np.float64), labels)
+    return linear_probe(seed, C, class_weighting).fit(np.asarray(features, dtype=np.float64), labels)
 
 
 def linear_probe_scores(
@@ -48,9 +63,11 @@ def linear_probe_scores(
     eval_features: np.ndarray,
     eval_labels: Sequence,
     seed: int = 0,
+    class_weighting: str = "balanced",
 ) -> dict:
-    """Fit a linear probe on the training features and score it on held-out features."""
-    probe = fit_linear_probe(train_features, train_labels, seed=seed)
+    """Fit a linear probe on the training features (n, d) and score it on held-out features (m, d):
+    accuracy and macro-F1, as `classification_scores`."""
+    probe = fit_linear_probe(train_features, train_labels, seed=seed, class_weighting=class_weighting)
     return classification_scores(eval_labels, probe.predict(np.asarray(eval_features, dtype=np.float64)))
 
 

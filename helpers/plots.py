@@ -33,16 +33,23 @@ def plot_embedding_map(
     title: str,
     ax: plt.Axes | None = None,
     order: Sequence[str] | None = None,
+    palette: Sequence | None = None,
 ) -> plt.Axes:
-    """Scatter a 2-D map coloured by `labels`; points whose label is missing (None/NaN) are drawn in grey."""
+    """Scatter a 2-D map coloured by `labels`; points whose label is missing (None/NaN) are drawn in grey.
+
+    `palette`: one colour per label in `order` (default: the first colours of seaborn's colour-blind
+    palette); ValueError when it has fewer colours than there are labels.
+    """
     ax = ax or plt.gca()
     labels = pd.Series(list(labels), dtype="object")
     missing = labels.isna().to_numpy()
     if missing.any():
         ax.scatter(*coords[missing].T, s=6, c=MISSING_COLOUR, label="(other data set)", linewidths=0)
     order = list(order) if order is not None else sorted(labels[~missing].unique())
-    palette = sns.color_palette("colorblind", len(order))
-    for colour, value in zip(palette, order, strict=True):
+    palette = list(palette) if palette is not None else sns.color_palette("colorblind", len(order))
+    if len(palette) < len(order):
+        raise ValueError(f"palette has {len(palette)} colours for {len(order)} labels")
+    for colour, value in zip(palette, order, strict=False):
         chosen = (labels == value).to_numpy()
         ax.scatter(*coords[chosen].T, s=8, color=colour, label=value, linewidths=0)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])

@@ -57,7 +57,7 @@ TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operat
 def train_multitask(
     model: MultiTaskModel,
     train: Mapping[str, TaskData],
-    validation: Mapping[str, TaskData],
+    validation: Mapping[str, TaskData] | None,
     config: TrainingConfig | None = None,
     *,
     on_step: Callable[[int, MultiTaskModel], None] | None = None,
@@ -74,11 +74,15 @@ def train_multitask(
     lower layers are frozen), compute the masked loss of each task present and combine them, step
     AdamW with warm-up/decay and clipping. After each epoch (and `evaluations_per_epoch - 1` times
     within it): accuracy and macro-F1 per task on the validation split; the criterion for the best
-    model and early stopping is the mean macro-F1 over the tasks. `on_step(step, model)` is called
-    after every optimiser step (for drift tracking). `train_caches` / `validation_caches` reuse
-    prefix caches built earlier (`build_prefix_caches`), and `stripped_caches` those of the
-    punctuation-stripped training sentences (for punctuation dropout), so that several runs from the
-    same pre-trained weights pay for the frozen layers only once.
+    model and early stopping is the mean macro-F1 over the tasks. With `config.keep_best=False` the
+    run is a fixed budget instead: one evaluation, after the last epoch, and the final weights are
+    kept (no model selection on the validation split); with `validation=None` as well, the run does
+    not evaluate at all (an empty history: score the model yourself, e.g. with `evaluate`).
+    `on_step(step, model)` is called after every optimiser step (for drift tracking).
+    `train_caches` / `validation_caches` reuse prefix caches built earlier (`build_prefix_caches`),
+    and `stripped_caches` those of the punctuation-stripped training sentences (for punctuation
+    dropout), so that several runs from the same pre-trained weights pay for the frozen layers only
+    once.
 
     Under `torch.distributed` (e.g. `torchrun`), each process trains on a disjoint shard of every
     task through DistributedDataParallel, the training loss is averaged over the processes, and
@@ -109,15 +113,19 @@ def train_multitask(
     train, sampler = _shard_and_sampler(train, config, rank, world_size, train_caches, stripped_caches)
     scheduler = make_scheduler(optimizer, len(sampler) * config.epochs, config)
     parts = dict(model=model, combiner=combiner, optimizer=optimizer, scheduler=scheduler, sampler=sampler)
-    check_caches(prefix, (train_caches, train), (validation_caches, validation), (stripped_caches, train))
+    check_caches(
+        prefix, (train_caches, train), (validation_caches, validation or {}), (stripped_caches, train)
+    )
     with Stopwatch() as clock, training_settings(model, config.gradient_checkpointing):
         batches = BatchEncoder(model, train, prefix, config, rng, train_caches, stripped_caches)
-        if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None:
+        if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None and validation:
             validation_caches = build_prefix_caches(model, validation, prefix)
         step_fn = _TrainingStep(model, combiner, batches, weights)
         training_step = distributed.wrap(step_fn, world_size, model.device)
         stopper, stop = EarlyStopping(config.patience), False
-        schedule = EvaluationSchedule(len(sampler), config.evaluations_per_epoch)
+        schedule = EvaluationSchedule(  # keep_best=False: only after the last epoch, no selection
+            len(sampler), config.evaluations_per_epoch, None if config.keep_best else config.epochs
+        )
         validate = _Validation(model, validation, validation_caches, config, prefix, combiner, stopper)
         run = _Progress(**restore_training_state(state, checkpoint, parts, rng, stopper))  # {} if new
         for epoch in range(run.epoch + 1, config.epochs + 1):
@@ -137,12 +145,13 @@ def train_multitask(
                 if on_step is not None:
                     on_step(run.step, model)
                 when = schedule.when(epoch, step_in_epoch)
-                if when is None:
-                    continue
                 at_epoch_end = step_in_epoch == len(sampler)
-                record = run.start_evaluation(when, world_size, model.device)  # the mean training loss
-                optimizer.zero_grad(set_to_none=True)  # the next step recomputes them: free them meanwhile
-                stop = validate(record, run)  # validation scores, the best model so far, stop or not
+                if when is not None and validation is not None:
+                    record = run.start_evaluation(when, world_size, model.device)  # the mean training loss
+                    optimizer.zero_grad(
+                        set_to_none=True
+                    )  # the next step recomputes them: free them meanwhile
+                    stop = validate(record, run)  # validation scores, the best model so far, stop or not
                 if checkpoint is not None and rank == 0 and at_epoch_end:
                     save_checkpoint(
                         checkpoint,

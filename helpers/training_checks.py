@@ -22,13 +22,19 @@ def check_arguments(model, train, validation, config, on_step) -> TrainingConfig
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
     check_task_data(model, train, "train", require_examples=True)
-    check_task_data(model, validation, "validation", require_examples=True)
     if not train:
         raise ValueError("train data is empty: give at least one task with examples")
-    if not validation:
+    if validation is None and config.keep_best:
         raise ValueError(
-            "validation data is empty: choosing the best epoch and early stopping need at least one task"
+            "validation=None trains without evaluating, which needs TrainingConfig(keep_best=False); "
+            "choosing the best epoch needs validation data"
         )
+    if validation is not None:
+        check_task_data(model, validation, "validation", require_examples=True)
+        if not validation:
+            raise ValueError(
+                "validation data is empty: choosing the best epoch and early stopping need at least one task"
+            )
     if on_step is not None and not callable(on_step):
         raise TypeError(f"on_step must be a function (step, model), got {type(on_step).__name__}")
     tasks = list(model.task_labels)

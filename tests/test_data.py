@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -74,8 +76,9 @@ def test_label_constants():
 
 
 def test_sentiment_schema(sentiment):
-    assert list(sentiment.columns) == ["text", "label", "split", "source", "rating", "id"]
-    for column in ["text", "label", "split", "source", "id"]:
+    old_columns = ["text", "label", "split", "source", "rating", "id"]  # what existing callers read
+    assert list(sentiment.columns) == [*old_columns, "n_raters", "rating_sd", "ratings"]
+    for column in ["text", "label", "split", "source", "id", "ratings"]:
         assert pd.api.types.is_string_dtype(sentiment[column]), column
         assert isinstance(sentiment[column].iloc[0], str)
     assert sentiment["rating"].dtype == "float64"
@@ -85,6 +88,38 @@ def test_sentiment_schema(sentiment):
     assert (sentiment["text"].str.strip() == sentiment["text"]).all() and (sentiment["text"] != "").all()
     assert not sentiment.duplicated(["source", "id"]).any()
     assert not sentiment["text"].str.contains("&amp;").any()
+    assert sentiment["n_raters"].dtype == "Int64" and sentiment["rating_sd"].dtype == "float64"
+
+
+def test_sentiment_rater_columns(sentiment):
+    rated = sentiment[sentiment["ratings"] != ""]
+    unrated = sentiment[sentiment["ratings"] == ""]
+    # Only the 199 tweets whose published ratings do not reproduce their mean lack rater data.
+    assert len(unrated) == 199 and set(unrated["source"]) == {"tweet"}
+    assert unrated["n_raters"].isna().all() and unrated["rating_sd"].isna().all()
+    assert rated["n_raters"].notna().all() and (rated["n_raters"] >= 1).all()
+    assert np.isfinite(rated["rating_sd"]).all() and (rated["rating_sd"] >= 0).all()
+    by_source = rated.groupby("source")["n_raters"].agg(["min", "median", "max"])
+    assert by_source.loc["nyt_editorial"].tolist() == [20, 20, 20]
+    assert by_source.loc["product_review"].tolist() == [20, 20, 20]
+    assert by_source.loc["movie_review", "min"] == 15 and by_source.loc["tweet", "max"] == 99
+    mismatched_mean = mismatched_sd = sample_sd_fits = 0
+    for row in rated.itertuples(index=False):
+        values = hd.parse_ratings(row.ratings)
+        assert len(values) == row.n_raters
+        assert values.min() >= -4 and values.max() <= 4
+        mismatched_mean += abs(values.mean() - row.rating) > 0.5e-4 + 1e-9  # rating: 4 decimals
+        mismatched_sd += abs(statistics.pstdev(values.tolist()) - row.rating_sd) > 0.5e-5 + 1e-9
+        sample_sd_fits += abs(statistics.stdev(values.tolist()) - row.rating_sd) <= 0.5e-5 + 1e-9
+    assert mismatched_mean == 0 and mismatched_sd == 0
+    # rating_sd is the population SD: the sample SD fits only where every rater agreed (SD 0).
+    assert sample_sd_fits == (rated["rating_sd"] == 0).sum()
+
+
+def test_parse_ratings():
+    assert hd.parse_ratings("2;-4;0").tolist() == [2, -4, 0]
+    assert hd.parse_ratings("").tolist() == []
+    assert hd.parse_ratings("3").dtype == np.int64
 
 
 def test_sentence_types_schema(types):
@@ -328,6 +363,98 @@ def test_missing_file_is_detected(data_copy):
     with pytest.raises(hd.DataIntegrityError, match="SHA256SUMS"):
         hd.load_challenge_set(data_dir=data_copy)
     assert issubclass(hd.DataIntegrityError, RuntimeError)
+
+
+def _rater_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "rating": [0.5, 2.0, -1.0],
+            "n_raters": pd.array([4, 2, pd.NA], dtype="Int64"),
+            "rating_sd": [1.5, 0.0, np.nan],
+            "ratings": ["-1;2;-1;2", "2;2", ""],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "problem"),
+    [
+        (None, None, None, None),
+        ("ratings", 0, "-1;2;-1;5", "not integers in -4..4"),
+        ("ratings", 0, "-1;2;x;2", "not integers in -4..4"),
+        ("ratings", 0, "-1;2;-1;1", "mean of the ratings is not the rating"),
+        ("rating", 1, 2.0002, "mean of the ratings is not the rating"),
+        ("rating_sd", 0, 1.7321, "population SD"),  # the sample SD of -1, 2, -1, 2
+        ("rating_sd", 0, -1.5, "negative or not finite"),
+        ("rating_sd", 0, np.inf, "negative or not finite"),
+        ("n_raters", 0, 3, "n_raters differs"),
+        ("n_raters", 0, 0, "n_raters below 1"),
+        ("n_raters", 2, 4, "given without ratings"),
+        ("rating_sd", 1, np.nan, "ratings given without"),
+    ],
+)
+def test_rater_problems(column, row, value, problem):
+    frame = _rater_frame()
+    if column is not None:
+        frame.loc[row, column] = value
+    problems = hd.rater_problems(frame)
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(problem in text for text in problems), problems
+
+
+def test_loader_rejects_inconsistent_rater_columns(data_copy):
+    """A file with a valid checksum but ratings that contradict its mean is refused where it enters."""
+    path = data_copy / hd.SENTIMENT_FILE
+    lines = path.read_text(encoding="utf-8").split("\n")
+    row = next(i for i, line in enumerate(lines[1:], start=1) if line.endswith(";4"))
+    lines[row] = lines[row][: -len("4")] + "3"  # one rater's 4 becomes a 3: mean and SD no longer fit
+    path.write_text("\n".join(lines), encoding="utf-8", newline="\n")
+    sums = hd.read_checksums(data_copy / hd.CHECKSUM_FILE)
+    sums[hd.SENTIMENT_FILE] = hd.sha256_file(path)
+    (data_copy / hd.CHECKSUM_FILE).write_text("".join(f"{d}  {n}\n" for n, d in sums.items()))
+    with pytest.raises(hd.DataIntegrityError, match="mean of the ratings is not the rating"):
+        hd.load_sentiment(data_dir=data_copy)
+
+
+def _rater_line(ident: str, ratings: list[int], sd: float | None = None, mean: float | None = None) -> str:
+    mean = statistics.fmean(ratings) if mean is None else mean
+    sd = round(statistics.pstdev(ratings), 5) if sd is None else sd
+    return f"{ident}\t{mean:.9f}\t{sd}\t[{', '.join(map(str, ratings))}]"
+
+
+def test_parse_rater_file():
+    lines = [_rater_line("1_1", [1, 2, 2, -4]), _rater_line("1_2", [0] * 20)]
+    raw = ("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8")  # BOM and CRLF, like the Amazon file
+    frame = bd.parse_rater_file("x", raw)
+    assert frame["id"].tolist() == ["1_1", "1_2"]
+    assert frame["n_raters"].tolist() == [4, 20]
+    assert frame["ratings"].tolist() == ["1;2;2;-4", ";".join(["0"] * 20)]
+    assert frame["rating_sd"].tolist() == [round(statistics.pstdev([1, 2, 2, -4]), 5), 0.0]
+    assert frame["rater_mean"].tolist() == [0.25, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (_rater_line("1", [1, 2, 3], sd=round(statistics.stdev([1, 2, 3]), 5)), "population SD"),
+        (_rater_line("1", [1, 2, 3], mean=2.1), "not the stated mean"),
+        (_rater_line("1", [1, 2, 5]), "outside -4..\\+4"),
+        ("1\t2.0\t0.0\t[2, 2.5]", "integer ratings"),
+        ("1\t2.0\t[2, 2]", "integer ratings"),
+        (_rater_line("1", [2]) + "\n" + _rater_line("1", [3]), "duplicate ids"),
+    ],
+)
+def test_parse_rater_file_rejects(line, message):
+    with pytest.raises(ValueError, match=message):
+        bd.parse_rater_file("x", line.encode("utf-8"))
+
+
+def test_sentiment_csv_round_trips_byte_for_byte(sentiment, tmp_path):
+    """Loading and writing the committed file again gives the same bytes (types and empty cells survive)."""
+    bd.write_csv(sentiment, tmp_path / hd.SENTIMENT_FILE)
+    assert (tmp_path / hd.SENTIMENT_FILE).read_bytes() == (hd.DATA_DIR / hd.SENTIMENT_FILE).read_bytes()
 
 
 def test_archive_checksum_mismatch(tmp_path):

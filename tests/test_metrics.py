@@ -1,6 +1,7 @@
 """The linear probe solves its problem to the optimum, so its predictions do not depend on threads."""
 
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 from helpers.metrics import cross_validated_probe_predictions, fit_linear_probe
@@ -30,3 +31,14 @@ def test_probe_reaches_the_optimum_and_balances_classes():
     assert set(probe.predict(features)) == {"a", "b", "c"}
     out_of_fold = cross_validated_probe_predictions(features, labels, folds=3)
     assert len(out_of_fold) == len(labels) and set(out_of_fold) <= {"a", "b", "c"}
+
+
+def test_unweighted_probe_favours_the_majority_class_and_bad_names_are_refused():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(400, 8))
+    labels = np.where(np.arange(400) < 360, "common", "rare")  # 9:1, features carry no signal
+    balanced = fit_linear_probe(features, labels).predict(features)
+    unweighted = fit_linear_probe(features, labels, class_weighting="none").predict(features)
+    assert (unweighted == "rare").sum() < (balanced == "rare").sum()
+    with pytest.raises(ValueError, match="unknown class weighting 'Balanced'"):
+        fit_linear_probe(features, labels, class_weighting="Balanced")

@@ -99,3 +99,9 @@ def test_a_subset_of_the_series_runs_only_the_named_notebooks(tmp_path, monkeypa
     assert ran == ["02_b.ipynb"]
     with pytest.raises(ValueError, match="03_c.ipynb"):
         run_notebooks.run_series(tmp_path, tmp_path / "out", only=["03_c.ipynb"])
+    ran.clear()  # the command line: --only, and a clear error for a name that is not there
+    assert run_notebooks.main([str(tmp_path), str(tmp_path / "out"), "--only", "01_a.ipynb"]) == 0
+    assert ran == ["01_a.ipynb"]
+    with pytest.raises(SystemExit) as stop:
+        run_notebooks.main([str(tmp_path), str(tmp_path / "out"), "--only", "03_c.ipynb"])
+    assert stop.value.code == 2

@@ -197,6 +197,43 @@ def test_training_runs_learns_and_keeps_the_best_epoch(make_model, k, weighting)
     assert result.best_scores() == evaluate(model, validation, config.eval_batch_size)  # the kept weights
 
 
+def test_a_fixed_budget_run_evaluates_once_and_keeps_the_final_weights(make_model):
+    config = TrainingConfig(
+        epochs=3, batch_size=4, encoder_lr=1e-4, head_lr=5e-2, patience=1, progress=False, keep_best=False
+    )
+    final = {}
+
+    def on_step(step, m):  # the trainable weights after every step; the last call holds the final ones
+        final.update({n: p.detach().clone() for n, p in m.named_parameters() if p.requires_grad})
+
+    def trained(evaluated: bool):
+        torch.manual_seed(0)  # the same initial heads in both runs
+        model = make_model()
+        freezing.unfreeze_top_k(model, 1)
+        train, validation = tiny_data(model)
+        result = train_multitask(model, train, validation if evaluated else None, config, on_step=on_step)
+        return model, result, validation
+
+    model, result, validation = trained(evaluated=True)
+    assert list(result.history.epoch) == [3] and result.best_epoch == 3 and not result.stopped_early
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            assert torch.equal(parameter, final[name]), name
+    assert result.best_scores() == evaluate(model, validation, config.eval_batch_size)
+    unevaluated, quiet, _ = trained(evaluated=False)  # validation=None: no evaluation, the same run
+    assert quiet.history.empty
+    for name, parameter in unevaluated.state_dict().items():
+        assert torch.equal(parameter, model.state_dict()[name]), name
+    with pytest.raises(ValueError, match="not evaluated"):
+        quiet.best_scores()
+    with pytest.raises(ValueError, match="needs TrainingConfig\\(keep_best=False\\)"):
+        train_multitask(make_model(), tiny_data(model)[0], None, TrainingConfig(progress=False))
+    with pytest.raises(ValueError, match="keep_best=False evaluates once"):
+        TrainingConfig(keep_best=False, evaluations_per_epoch=2)
+    with pytest.raises(TypeError, match="keep_best"):
+        TrainingConfig(keep_best="no")
+
+
 def test_punctuation_dropout_with_the_cache(make_model):
     model = make_model()
     freezing.unfreeze_top_k(model, 1)
@@ -284,8 +321,11 @@ class Interrupt(Exception):
     pass
 
 
-def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(make_model, tmp_path):
-    config = TrainingConfig(epochs=3, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, patience=5, progress=False)
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_a_resumed_run_ends_exactly_like_an_uninterrupted_one(make_model, tmp_path, keep_best):
+    config = TrainingConfig(
+        epochs=3, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, patience=5, progress=False, keep_best=keep_best
+    )
 
     def trained(checkpoint=None, stop_at_step=None, resume=False):
         model = make_model()
