@@ -148,9 +148,8 @@ def train_multitask(
                 at_epoch_end = step_in_epoch == len(sampler)
                 if when is not None and validation is not None:
                     record = run.start_evaluation(when, world_size, model.device)  # the mean training loss
-                    optimizer.zero_grad(
-                        set_to_none=True
-                    )  # the next step recomputes them: free them meanwhile
+                    # the next step recomputes the gradients: free them meanwhile
+                    optimizer.zero_grad(set_to_none=True)
                     stop = validate(record, run)  # validation scores, the best model so far, stop or not
                 if checkpoint is not None and rank == 0 and at_epoch_end:
                     save_checkpoint(
