@@ -18,7 +18,8 @@ def make_optimizer(
     model: MultiTaskModel, combiner: LossCombiner, config: TrainingConfig
 ) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameter groups (see `freezing.parameter_groups`), plus the
-    learned loss weights under `uncertainty` weighting; ValueError when every parameter is frozen."""
+    learned log-variances under `uncertainty` weighting, at their own rate (`config.loss_weight_lr`,
+    by default the heads' rate) and without weight decay; ValueError when every parameter is frozen."""
     groups = parameter_groups(
         model, config.encoder_lr, config.head_lr, config.layer_decay, config.weight_decay
     )
@@ -27,7 +28,7 @@ def make_optimizer(
             {
                 "name": "loss weights",
                 "params": list(combiner.parameters()),
-                "lr": config.head_lr,
+                "lr": config.head_lr if config.loss_weight_lr is None else config.loss_weight_lr,
                 "weight_decay": 0.0,
             }
         )

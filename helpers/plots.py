@@ -152,16 +152,22 @@ def _arrow(ax, x0, y0, x1, y1):
 
 
 def confusion_heatmap(y_true, y_pred, labels: list[str], title: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Row-normalised confusion matrix: each row shows where the sentences of one true class went."""
+    """Confusion matrix, row-normalised: each cell shows the share of the row's true class that went
+    to the predicted column and, below it, the count; the y tick labels give each class's total."""
     from sklearn.metrics import confusion_matrix
 
     ax = ax or plt.gca()
-    matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true")
+    counts = confusion_matrix(y_true, y_pred, labels=labels)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    notes = np.array([[f"{share:.2f}\n({count})" for share, count in zip(*row, strict=True)]
+                      for row in zip(shares, counts, strict=True)])  # fmt: skip
+    rows = [f"{label} (n={n})" for label, n in zip(labels, totals[:, 0], strict=True)]
     sns.heatmap(
-        matrix, annot=True, fmt=".2f", cmap="Blues", vmin=0, vmax=1, xticklabels=labels, yticklabels=labels,
-        cbar=False, square=True, ax=ax,
+        shares, annot=notes, fmt="", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True, ax=ax,
+        xticklabels=labels, yticklabels=rows,
     )  # fmt: skip
-    ax.set(title=title, xlabel="predicted", ylabel="true")
+    ax.set(title=f"{title}\n(row-normalised share, count)", xlabel="predicted", ylabel="true")
     ax.tick_params(axis="x", labelrotation=30)
     ax.tick_params(axis="y", labelrotation=0)
     return ax

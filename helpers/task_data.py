@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment, strip_terminal_punctuation
-from helpers.encoder import check_int, check_texts
+from helpers.encoder import check_int, check_number, check_texts
 from helpers.losses import IGNORE_INDEX
 
 if TYPE_CHECKING:
@@ -71,6 +71,20 @@ class TaskData:
     def without_terminal_punctuation(self) -> TaskData:
         """The same examples with final punctuation (and closing quotes) removed from every sentence."""
         return TaskData([strip_terminal_punctuation(text) for text in self.texts], self.labels.copy())
+
+    def with_punctuation_dropout(self, rate: float, seed: int = 0) -> TaskData:
+        """The same examples with the final punctuation removed from a seeded random share `rate` of them.
+
+        Exactly round(rate * n) sentences are stripped, the same ones for the same seed: a
+        validation split that matches training with `TrainingConfig.punctuation_dropout=rate`, so
+        that a model trained to cope without the mark is also selected on sentences without it.
+        Raises ValueError for a rate outside 0..1 (TypeError unless it is a number) or a bad seed.
+        """
+        check_number("rate", rate, 0.0, 1.0)
+        check_int("seed", seed, 0, 2**32 - 1)
+        chosen = set(np.random.default_rng(seed).permutation(len(self))[: round(rate * len(self))].tolist())
+        texts = [strip_terminal_punctuation(t) if i in chosen else t for i, t in enumerate(self.texts)]
+        return TaskData(texts, self.labels.copy())
 
 
 def _check_labels(labels) -> np.ndarray:

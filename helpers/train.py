@@ -2,8 +2,14 @@
 
     python -m helpers.train --out models/mtl [--epochs N] [--max-train-per-task N]
         [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
-        [--loss-weighting sum|uncertainty] [--class-weighting none|balanced]
-        [--punctuation-dropout P] [--gradient-checkpointing] [--seed S]
+        [--loss-weighting sum|uncertainty [--loss-weight-lr LR]] [--class-weighting none|balanced]
+        [--linear-probe-epochs N [--linear-probe-lr LR]] [--punctuation-dropout P]
+        [--gradient-checkpointing] [--seed S]
+
+With `--linear-probe-epochs N`, the heads are first trained alone on the frozen encoder for N epochs
+(a linear probe), and only then is the encoder fine-tuned with them: LP-FT (Kumar et al., 2022),
+notebook 03's recipe. With `--punctuation-dropout P`, the model is also selected on a validation
+split whose sentence types lose their final punctuation with the same probability.
 
 It shows a progress bar while training and ends with one JSON line of validation and test
 metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
@@ -37,10 +43,11 @@ import transformers
 from helpers.checkpointing import CheckpointError, load_checkpoint
 from helpers.data import TASK_LABELS
 from helpers.evaluation import evaluate
-from helpers.freezing import freeze_backbone, unfreeze_top_k
+from helpers.freezing import freeze_backbone, frozen_prefix_length, unfreeze_top_k
 from helpers.losses import CLASS_WEIGHTINGS
 from helpers.model import HEAD_KINDS, MultiTaskModel, resolve_device
 from helpers.notebook import seed_everything
+from helpers.prefix_cache import build_prefix_caches
 from helpers.sampling import SAMPLING_STRATEGIES
 from helpers.saving import SaveTargetError, check_save_target, is_saved_model
 from helpers.task_data import limit_per_task, load_task_data
@@ -93,6 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sampling", choices=SAMPLING_STRATEGIES, default="proportional")
     parser.add_argument("--loss-weighting", choices=("sum", "uncertainty"), default="sum")
+    parser.add_argument(
+        "--loss-weight-lr",
+        type=_bounded(float, 0.0, name="--loss-weight-lr"),
+        default=None,
+        help="with --loss-weighting uncertainty: the learning rate of the log-variances (default: --head-lr)",
+    )
+    parser.add_argument(
+        "--linear-probe-epochs",
+        type=_bounded(int, 0, name="--linear-probe-epochs"),
+        default=0,
+        metavar="N",
+        help="LP-FT: first train the heads alone on the frozen encoder for N epochs, then fine-tune",
+    )
+    parser.add_argument(
+        "--linear-probe-lr",
+        type=_bounded(float, 0.0, name="--linear-probe-lr"),
+        default=1e-2,
+        help="the heads' learning rate while they train alone (--linear-probe-epochs)",
+    )
     parser.add_argument(
         "--class-weighting",
         choices=CLASS_WEIGHTINGS,
@@ -164,7 +190,7 @@ def checkpoint_path(out: Path) -> Path:
 RUN_OPTIONS = (
     "epochs", "max_train_per_task", "max_eval_per_task", "freeze_backbone", "unfreeze_top_k",
     "sampling", "loss_weighting", "class_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
-    "batch_size", "encoder_lr", "head_lr", "head",
+    "batch_size", "encoder_lr", "head_lr", "head", "loss_weight_lr", "linear_probe_epochs", "linear_probe_lr",
 )  # fmt: skip
 
 
@@ -203,6 +229,7 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
         head_lr=args.head_lr,
         sampling=args.sampling,
         loss_weighting=args.loss_weighting,
+        loss_weight_lr=args.loss_weight_lr,
         class_weighting=args.class_weighting,
         punctuation_dropout=args.punctuation_dropout,
         gradient_checkpointing=args.gradient_checkpointing,
@@ -211,12 +238,70 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
     )
 
 
+def selection_split(validation: dict, rate: float, seed: int) -> dict:
+    """The validation split to select on when training with punctuation dropout: the same share
+    `rate` of its sentence types lose their final punctuation (seeded), the other tasks unchanged."""
+    return {
+        task: examples.with_punctuation_dropout(rate, seed) if task in ("sentence_type",) else examples
+        for task, examples in validation.items()
+    }
+
+
+def shared_caches(model: MultiTaskModel, train: dict, validation: dict, config: TrainingConfig) -> dict:
+    """The frozen prefix's caches, built once for both LP-FT stages (one process only; under DDP each
+    process builds its own shard's). {} when nothing is frozen or under DDP."""
+    prefix = frozen_prefix_length(model)
+    if prefix == 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return {}
+    caches = {
+        "train_caches": build_prefix_caches(model, train, prefix),
+        "validation_caches": build_prefix_caches(model, validation, prefix),
+    }
+    stripped = [task for task in config.punctuation_tasks if task in train]
+    if config.punctuation_dropout > 0 and stripped:
+        caches["stripped_caches"] = build_prefix_caches(
+            model, {task: train[task].without_terminal_punctuation() for task in stripped}, prefix
+        )
+    return caches
+
+
+def train_heads_first(model: MultiTaskModel, train: dict, args: argparse.Namespace, caches=None) -> None:
+    """The LP of LP-FT: train the heads alone on the frozen encoder (a fixed budget, no selection),
+    then give the encoder back its trainable layers. `caches`: the training data's prefix caches,
+    moved up to the last layer here so the encoder runs once more over the top layers only."""
+    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
+    freeze_backbone(model)
+    config = TrainingConfig(
+        epochs=args.linear_probe_epochs,
+        batch_size=args.batch_size,
+        head_lr=args.linear_probe_lr,
+        class_weighting=args.class_weighting,
+        keep_best=False,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    top = len(model.layers)
+    top_caches = {task: cache.advanced(model, top) for task, cache in caches.items()} if caches else None
+    train_multitask(model, train, None, config, train_caches=top_caches)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(trainable[name])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.out = args.out.expanduser()  # once, here: every check and the checkpoint use the same path
     # everything that can be wrong is checked here, before the model and the data load
     check_output_dir(parser, args.out, args.overwrite)
+    if args.loss_weight_lr is not None and args.loss_weighting != "uncertainty":
+        parser.error(
+            "--loss-weight-lr sets the rate of learned loss weights: use it with --loss-weighting uncertainty"
+        )
+    if args.linear_probe_epochs and args.freeze_backbone:
+        parser.error(
+            "--linear-probe-epochs trains the heads before fine-tuning the encoder; with --freeze-backbone "
+            "nothing is fine-tuned after it: use --epochs alone"
+        )
     try:
         resolve_device(args.device)
         config = training_config(args)
@@ -257,7 +342,13 @@ def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, 
     train = limit_per_task(load_task_data("train"), args.max_train_per_task, seed=args.seed)
     validation = limit_per_task(load_task_data("validation"), args.max_eval_per_task, seed=args.seed)
     test = limit_per_task(load_task_data("test"), args.max_eval_per_task, seed=args.seed)
+    if args.punctuation_dropout > 0:  # select on sentences like those trained on
+        validation = selection_split(validation, args.punctuation_dropout, args.seed)
     checkpoint = checkpoint_path(args.out)
+    caches = {}
+    if args.linear_probe_epochs and not args.resume:  # a resumed run's checkpoint holds the trained heads
+        caches = shared_caches(model, train, validation, config)
+        train_heads_first(model, train, args, caches.get("train_caches"))
     result = train_multitask(
         model,
         train,
@@ -266,6 +357,7 @@ def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, 
         checkpoint=checkpoint,
         resume=args.resume,
         run_options=run_options(args),
+        **caches,
     )
     if rank != 0:  # only the first process evaluates and saves
         return 0

@@ -31,6 +31,7 @@ class TrainingConfig:
     temperature: float = 2.0
     loss_weighting: str = "sum"
     loss_weights: dict[str, float] | None = None
+    loss_weight_lr: float | None = None  # uncertainty weighting: the log-variances' own rate (None: head_lr)
     class_weighting: str = "none"  # 'balanced': each class weighs the same in a task's loss (as the probe)
     punctuation_dropout: float = 0.0  # probability of stripping a sentence-type example's final punctuation
     punctuation_tasks: tuple[str, ...] = ("sentence_type",)
@@ -65,6 +66,8 @@ class TrainingConfig:
         check_int("TrainingConfig.seed", self.seed, 0, 2**32 - 1)  # what numpy and torch accept
         check_number("TrainingConfig.encoder_lr", self.encoder_lr, 0.0)
         check_number("TrainingConfig.head_lr", self.head_lr, 0.0)
+        if self.loss_weight_lr is not None:
+            check_number("TrainingConfig.loss_weight_lr", self.loss_weight_lr, 0.0)
         check_number("TrainingConfig.layer_decay", self.layer_decay, 0.0, low_open=True)
         check_number("TrainingConfig.weight_decay", self.weight_decay, 0.0)
         check_number("TrainingConfig.warmup_fraction", self.warmup_fraction, 0.0, 1.0)

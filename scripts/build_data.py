@@ -42,6 +42,7 @@ from pathlib import Path
 from string import Template
 
 import pandas as pd
+from scipy.stats import binomtest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
@@ -64,14 +65,16 @@ from helpers.data import (  # noqa: E402
     rater_problems,
     sha256_file,
 )
+from helpers.label_noise import NEUTRAL_BAND  # noqa: E402  (the label rule's threshold, shared)
 
 SEED = 13
 DEFAULT_CACHE_DIR = Path("~/.cache/mtl-tutorial/archives").expanduser()
 SPLIT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
 STATEMENT_SAMPLE_SIZE = 2500
 AUDIT_PER_CLASS = 50
+ANNOTATOR = "a single annotator of this project"  # who wrote the challenge set and judged the audit
+AUDIT_CONFIDENCE = 0.95  # of the Wilson intervals the datasheet gives for the audit's precisions
 MIN_WORDS = 2
-NEUTRAL_BAND = 0.5
 CHALLENGE_SOURCE = "authored by this project"
 AUDIT_COLUMNS = ["text", "silver_label", "verdict", "true_label", "note"]
 GENERATED_FILES = (SENTIMENT_FILE, SENTENCE_TYPES_FILE, CHECKSUM_FILE, "README.md")
@@ -794,6 +797,28 @@ def rater_table(sentiment: pd.DataFrame) -> str:
     return markdown_table(table)
 
 
+def wilson_interval(successes: int, n: int, confidence: float = AUDIT_CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of the proportion ``successes / n`` (``scipy.stats.binomtest``)."""
+    interval = binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def audit_margins(precision: pd.DataFrame) -> tuple[list[str], dict[str, str]]:
+    """Per-class Wilson intervals ("low-high") and the datasheet's margin-of-error phrases."""
+    intervals = [
+        wilson_interval(c, n) for c, n in zip(precision["correct"], precision["audited"], strict=True)
+    ]
+    half_widths = pd.Series([(high - low) / 2 for low, high in intervals], index=precision.index)
+    overall_low, overall_high = wilson_interval(precision["correct"].sum(), precision["audited"].sum())
+    widths = [f"{width:.2f} ({label})" for label, width in half_widths.items()]
+    phrases = {
+        "audit_confidence": f"{AUDIT_CONFIDENCE:.0%}",
+        "audit_half_widths": ", ".join(widths[:-1]) + f" and {widths[-1]}",
+        "audit_overall_ci": f"{overall_low:.2f}-{overall_high:.2f}",
+    }
+    return [f"{low:.2f}-{high:.2f}" for low, high in intervals], phrases
+
+
 def render_datasheet(
     sentiment: pd.DataFrame,
     sentiment_stats: dict,
@@ -807,7 +832,9 @@ def render_datasheet(
     """Fill ``DATASHEET_TEMPLATE`` with numbers computed from the built data."""
     sdd, tdd = sentiment_stats["dedup"], types_stats["dedup"]
     files_per_split = types.groupby("split")["file_id"].nunique().reindex(list(SPLITS)).to_dict()
+    audit_intervals, audit_phrases = audit_margins(precision)
     precision_table = precision.assign(precision=precision["precision"].map("{:.2f}".format))
+    precision_table[f"{AUDIT_CONFIDENCE:.0%} Wilson interval"] = audit_intervals
     precision_table.index.name = "silver label"
     confusion = pd.crosstab(audit["silver_label"], audit["true_label"]).reindex(
         index=SENTENCE_TYPE_LABELS, columns=SENTENCE_TYPE_LABELS, fill_value=0
@@ -893,6 +920,8 @@ def render_datasheet(
         "audit_table": markdown_table(precision_table),
         "audit_confusion": markdown_table(confusion),
         "audit_overall": f"{precision['correct'].sum() / precision['audited'].sum():.2f}",
+        **audit_phrases,
+        "annotator": ANNOTATOR,
         "challenge_rows": len(challenge),
         "challenge_table": markdown_table(challenge_punct.assign(total=challenge_counts)),
         "challenge_unpunct": f"{(challenge['has_terminal_punctuation'] == 'False').mean():.0%}",
@@ -977,16 +1006,17 @@ DATASHEET_TEMPLATE = """\
 # Datasheet: tutorial data sets
 
 Two human-labelled data sets for the multi-task tutorial, built reproducibly from two pinned
-package archives, plus two files written by hand for this project. Every number below is computed
-by `scripts/build_data.py` from the data; load the files with `helpers.data`
-(`load_sentiment`, `load_sentence_types`, `load_challenge_set`), which verify the checksums first.
+package archives, plus two files made for this project by a single annotator of this project.
+Every number below is computed by `scripts/build_data.py` from the data; load the files with
+`helpers.data` (`load_sentiment`, `load_sentence_types`, `load_challenge_set`), which verify the
+checksums first.
 
 | file | contents | made by |
 |---|---|---|
 | `sentiment.csv` | sentiment (negative / neutral / positive), with splits | build script, VADER data |
 | `sentence_types.csv` | statement / question / command / exclamation, with splits | build script, Brown |
-| `challenge_set.csv` | sentence types of modern everyday text; evaluation only | by hand |
-| `sentence_type_audit.csv` | verdicts on a sample of the sentence-type silver labels | by hand |
+| `challenge_set.csv` | sentence types of modern everyday text; evaluation only | written by $annotator |
+| `sentence_type_audit.csv` | verdicts on a sample of the sentence-type silver labels | judged by $annotator |
 | `SHA256SUMS` | checksums of the four CSVs (`sha256sum -c SHA256SUMS`) | build script |
 
 ## Sources and licences
@@ -1022,9 +1052,9 @@ $inner_sums
 
 ### Written for this project
 
-`challenge_set.csv` and `sentence_type_audit.csv` were written for this project, each by a single
-annotator of this project (no second annotator, no agreement measured), and are licensed like the
-rest of the repository.
+`challenge_set.csv` (sentences and their labels) was written, and the verdicts in
+`sentence_type_audit.csv` were judged, by a single annotator of this project, for this project: no
+second annotator, no agreement measured. Both are licensed like the rest of the repository.
 
 ## Task B: sentiment (`sentiment.csv`)
 
@@ -1077,8 +1107,9 @@ the same way. $rating_count ratings in all.
 
 $rater_table
 
-The ratings show how much people disagreed about a sentence: resampling its raters shows how
-stable its label is, and so how far any model can agree with these labels.
+The ratings show how much people disagreed about a sentence: resampling its raters
+(`helpers.label_noise`) shows how stable its label is -- an estimate of how well the labels agree
+with themselves, not a hard upper bound on what a model can score.
 
 ## Task A: sentence types (`sentence_types.csv`)
 
@@ -1137,9 +1168,10 @@ no file in validation or test.
 The build script draws $audit_n sentences per silver label ($audit_total in all; lowest seeded
 SHA-256 of the text) from `sentence_types.csv`. Each was read and judged individually, not by a
 rule, with `verdict` (`correct` / `wrong`), `true_label` and a `note`; the build fails if any
-sampled sentence lacks a verdict. The verdicts are one annotator's, a member of this project, with
-no second opinion, so treat the numbers as an estimate. Precision of the silver
-labels, estimated from that sample (overall $audit_overall):
+sampled sentence lacks a verdict. The sentences were judged by a single annotator of this project,
+for this project, with no second opinion, so treat the numbers as an estimate. Precision of the
+silver labels, estimated from that sample (overall $audit_overall, $audit_confidence Wilson interval
+$audit_overall_ci):
 
 $audit_table
 
@@ -1153,14 +1185,19 @@ conditional that asserts (`Ask any group of ballerinas to do ten push-ups and th
 be ...`) is a statement; a formula with an elided subject (`See you in an hour.`) is a statement;
 verbless fragments ending in `.` count as statements (no better class). A sentence ending in `!`
 that expresses strong feeling is an exclamation even when it is declarative in form (the
-school-grammar definition, also used by the challenge set). With $audit_n sentences per class,
-each precision has a margin of error of roughly ±0.1.
+school-grammar definition, also used by the challenge set).
+
+Margin of error: $audit_n verdicts per class leave a wide one. Half-widths of the $audit_confidence
+Wilson intervals in the table: $audit_half_widths; near a
+precision of 1 the interval is not symmetric. A difference between two classes smaller than these
+margins is not established by this sample.
 
 ## Challenge set (`challenge_set.csv`)
 
-$challenge_rows everyday modern sentences written by hand for this project (`source` = `authored by this
-project`): tech, travel, cooking, work chat, sports, family, shopping, weather. They are
-deliberately unlike Brown: $challenge_unpunct have no final `.`, `?` or `!` (as in chat), some
+$challenge_rows everyday modern sentences written, and labelled, by a single annotator of this project,
+for this project (`source` = `authored by this project`; no second annotator): tech, travel,
+cooking, work chat, sports, family, shopping, weather. They are deliberately unlike Brown:
+$challenge_unpunct have no final `.`, `?` or `!` (as in chat), some
 questions lack a question mark, some commands end in `!`. `has_terminal_punctuation` is computed
 from the text (the build checks it). **Evaluation only; never train on it.**
 

@@ -696,7 +696,7 @@ def test_save_and_load_agree_on_a_home_relative_path(make_model, tmp_path, monke
 def test_small_helpers_check_their_arguments(make_model):
     import pandas as pd
 
-    from helpers.baselines import rule_based_sentence_type
+    from helpers.baselines import RuleBasedTagger
     from helpers.data import probe_split
     from helpers.distributed import shard
     from helpers.metrics import confident_mistakes
@@ -706,7 +706,7 @@ def test_small_helpers_check_their_arguments(make_model):
     with pytest.raises(ValueError, match="k must be between 0 and 6"):
         freezing.unfreeze_top_k(make_model(), 7)
     with pytest.raises(TypeError, match="text must be a string"):
-        rule_based_sentence_type(None)
+        RuleBasedTagger().predict_one(None)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
         confident_mistakes(["a"], ["x"], np.zeros((1, 3)), ["x", "y"])
     with pytest.raises(ValueError, match="2 texts, 1 true labels"):

@@ -1,0 +1,84 @@
+"""`make train`'s committed results: their schema, and a command the training CLI accepts with the recipe."""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.train import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from full_run import RECIPE, RESULT_KEYS, SCHEMA, TARGETS, cli_command, main  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "full_run.json"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict:
+    return json.loads(RESULTS.read_text())
+
+
+def test_the_results_have_the_schema(results):
+    assert set(results) == set(RESULT_KEYS) and results["schema"] == SCHEMA
+    assert re.fullmatch(r"[0-9a-f]{40}", results["commit"]) and isinstance(results["commit_clean"], bool)
+    assert results["wall_seconds"]["training"] > 0 and results["wall_seconds"]["scoring"] > 0
+    for name in (
+        "fine-tuned (this run)",
+        "frozen embeddings + logistic regression",
+        "VADER, default thresholds",
+        "VADER, tuned on train",
+        "rule-based tagger",
+        "label-noise ceiling",
+        "stripped-punctuation ceiling",
+    ):
+        assert name in results["test"]
+    model = results["test"]["fine-tuned (this run)"]
+    assert set(model["sentiment_by_source"]) == {"tweet", "movie_review", "product_review", "nyt_editorial"}
+    assert set(model["sentence_type_views"]) == {"test", "test, punctuation stripped", "challenge set"}
+    names = "sentiment|sentence_type|tweet|movie_review|product_review|nyt_editorial|test|challenge set"
+    numbers = re.findall(
+        rf'"(?:{names}|test, punctuation stripped)": ([0-9.eE+-]+)', json.dumps(results["test"])
+    )
+    assert numbers and all(0.0 <= float(value) <= 1.0 for value in numbers)
+
+
+def test_the_command_is_the_cli_with_the_recipe(results):
+    argv = shlex.split(results["command"])
+    assert argv[:3] == ["python", "-m", "helpers.train"]
+    arguments = build_parser().parse_args(argv[3:])  # the CLI accepts it (exits 2 otherwise)
+    assert argv == cli_command(arguments.out)  # and it is the recipe, in the recipe's order
+    assert arguments.max_train_per_task is None and arguments.max_eval_per_task is None  # all the data
+    assert arguments.unfreeze_top_k == 2 and arguments.linear_probe_epochs > 0
+    assert arguments.class_weighting == "balanced" and arguments.punctuation_dropout > 0
+    assert tuple(argv[argv.index("--overwrite") + 1 :]) == RECIPE
+
+
+def test_the_targets_say_what_was_measured(results):
+    rows = {row["target"]: row for row in results["targets"]}
+    model = results["test"]["fine-tuned (this run)"]
+    assert rows["sentiment, test macro-F1"]["measured"] == model["sentiment"]
+    assert rows["sentiment, test macro-F1"]["at_least"] == TARGETS["sentiment"]
+    assert rows["sentence type, test macro-F1"]["measured"] == model["sentence_type"]
+    for row in rows.values():
+        assert row["met"] == (
+            row["measured"] >= row["at_least"] if row["at_least"] > 0 else row["measured"] > 0
+        )
+
+
+def test_the_commit_is_in_the_history(results):
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    found = subprocess.run(["git", "cat-file", "-e", f"{results['commit']}^{{commit}}"], cwd=ROOT)
+    assert found.returncode == 0, f"commit {results['commit']} of the full run is not in this repository"
+
+
+def test_dry_run_prints_the_command(capsys):
+    assert main(["--dry-run"]) == 0
+    printed = shlex.split(capsys.readouterr().out.strip())
+    assert printed == cli_command(Path("models/full_run"))
