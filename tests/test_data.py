@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import statistics
 import subprocess
@@ -14,21 +13,13 @@ import pandas as pd
 import pytest
 
 from helpers import data as hd
+from tests.build_script import load_build_script
 
 ROOT = Path(__file__).resolve().parent.parent
 CSV_FILES = [hd.SENTIMENT_FILE, hd.SENTENCE_TYPES_FILE, hd.CHALLENGE_FILE, hd.AUDIT_FILE]
 
 
-def _load_build_script():
-    """Import scripts/build_data.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("build_data", ROOT / "scripts" / "build_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bd = _load_build_script()
+bd = load_build_script()
 
 
 def tokens(line: str):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,18 +12,10 @@ from sklearn.metrics import f1_score
 
 from helpers import label_noise as ln
 from helpers.data import SENTIMENT_LABELS, load_sentiment, parse_ratings
+from tests.build_script import load_build_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ["movie_review", "nyt_editorial", "product_review", "tweet"]
-
-
-def _load_build_script():
-    """Import scripts/build_data.py as a module (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("build_data", ROOT / "scripts" / "build_data.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +60,12 @@ def _unanimous_frame() -> pd.DataFrame:
 
 
 def test_the_build_uses_this_modules_threshold():
-    assert _load_build_script().NEUTRAL_BAND is ln.NEUTRAL_BAND
+    assert load_build_script().NEUTRAL_BAND is ln.NEUTRAL_BAND
 
 
 @pytest.mark.parametrize("rating", [-4.0, -0.5000001, -0.5, -0.4999, 0.0, 0.4999, 0.5, 0.5000001, 1e-9, 4.0])
 def test_label_from_mean_is_the_build_rule(rating):
-    build = _load_build_script()
+    build = load_build_script()
     assert ln.label_from_mean(rating) == build.sentiment_label(rating)
     assert ln.label_from_mean([rating, rating]).tolist() == [build.sentiment_label(rating)] * 2
 
