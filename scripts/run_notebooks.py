@@ -60,6 +60,7 @@ def execute_notebook(
     Returns its name, wall time (s), peak memory (MB) and the cells that raised an error.
     Raises SystemExit when the notebook fails and errors are not allowed.
     """
+    output_dir.mkdir(parents=True, exist_ok=True)  # e.g. build/bench on a fresh clone
     output = output_dir / notebook.name
     options = {
         "input_path": str(notebook),

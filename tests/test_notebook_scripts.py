@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import robustness  # noqa: E402
-from run_notebooks import code_cells, failing_cells, strip_run_metadata  # noqa: E402
+from run_notebooks import code_cells, execute_notebook, failing_cells, strip_run_metadata  # noqa: E402
 
 TRACEBACK = [
     "\x1b[31m-----\x1b[39m",
@@ -105,3 +105,13 @@ def test_a_subset_of_the_series_runs_only_the_named_notebooks(tmp_path, monkeypa
     with pytest.raises(SystemExit) as stop:
         run_notebooks.main([str(tmp_path), str(tmp_path / "out"), "--only", "03_c.ipynb"])
     assert stop.value.code == 2
+
+
+def test_execute_notebook_creates_a_missing_output_folder(tmp_path):
+    source = tmp_path / "01_tiny.ipynb"
+    notebook = _notebook(nbformat.v4.new_code_cell("x = 1"))
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, source)
+    out = tmp_path / "build" / "bench"  # does not exist yet, as on a fresh clone (make bench)
+    result = execute_notebook(source, out, timeout=300)
+    assert (out / "01_tiny.ipynb").exists() and result["errors"] == []
