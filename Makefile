@@ -1,5 +1,19 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test` (see README.md).
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+#
+# Python: the newest supported interpreter on the PATH (3.14, 3.13, 3.12, 3.11), or PYTHON=/path/to/python.
+SUPPORTED_PYTHONS := 3.14 3.13 3.12 3.11
+PYTHON_OK = import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 14))
+ifndef PYTHON
+PYTHON := $(shell for p in $(addprefix python,$(SUPPORTED_PYTHONS)) python3; do \
+	$$p -c '$(PYTHON_OK)' >/dev/null 2>&1 && { command -v $$p; break; }; done)
+endif
+# PyTorch: on Linux the CPU-only build from PyTorch's own index (PyPI's Linux wheel is the CUDA build,
+# with ~3 GB of nvidia-* packages a laptop cannot use); only torch itself is asked of that index.
+# `make test TORCH_INDEX=` (empty) keeps the default wheels, e.g. on a machine with an NVIDIA GPU.
+# macOS and Windows wheels are CPU builds already.
+PYTHON_HELP := $(if $(PYTHON),$(PYTHON) is not a supported Python,no Python 3.11-3.14 found on the PATH): this tutorial needs \
+Python 3.11, 3.12, 3.13 or 3.14 (python.org, your package manager, or 'uv python install 3.13'), then 'make test PYTHON=python3.13'
+TORCH_INDEX ?= $(if $(filter Linux,$(shell uname -s)),https://download.pytorch.org/whl/cpu)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -18,12 +32,14 @@ HERMETIC := rm -rf $(CACHE) && MTL_TUTORIAL_CACHE=$(CACHE)
 USER_ID ?= $(shell id -u)
 LAB_FLAGS := $(if $(filter 0,$(USER_ID)),--allow-root)
 
-.PHONY: run test lint lab notebooks robustness data data-check bench train clean
+.PHONY: run test lint lab notebooks robustness data data-check bench train site clean
 
 # Create the virtual environment when missing and (re)install whenever the pins change.
 $(INSTALLED): pyproject.toml
+	$(if $(shell test -x $(BIN)/python || $(PYTHON) -c '$(PYTHON_OK)' 2>/dev/null && echo ok),,$(error $(PYTHON_HELP)))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python scripts/install_torch.py --index "$(TORCH_INDEX)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -33,7 +49,7 @@ run: $(INSTALLED)
 
 ## Lint, unit tests, then strict nbval: every notebook re-executed and compared with its committed outputs.
 test: $(INSTALLED) lint
-	$(HERMETIC) $(ONE_THREAD) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL)
+	$(HERMETIC) $(ONE_THREAD) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL) -rs
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check helpers tests scripts notebooks conftest.py

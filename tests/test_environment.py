@@ -1,5 +1,6 @@
 """The environment files agree with pyproject.toml, and Binder/repo2docker picks up the conda environment."""
 
+import json
 import re
 import subprocess
 import sys
@@ -37,6 +38,33 @@ def test_every_dependency_is_pinned_exactly():
 
 def test_torch_is_the_local_cpu_pin():
     assert pyproject_pins()["torch"] == "2.13.0"
+
+
+def test_python_311_to_314_are_allowed():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "SUPPORTED_PYTHONS := 3.14 3.13 3.12 3.11" in makefile
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="macOS and Windows torch wheels are CPU builds already")
+def test_linux_venv_holds_the_cpu_build_of_torch_and_no_nvidia_package():
+    """What `make` installed on Linux: torch's CPU build, no CUDA libraries (unless TORCH_INDEX= was set)."""
+    from importlib import metadata
+
+    record_file = Path(sys.prefix) / "torch-source.json"
+    if not record_file.exists():
+        pytest.skip("this environment was not set up by make (no torch-source.json): nothing to check")
+    record = json.loads(record_file.read_text())
+    if not record["index"]:
+        pytest.skip("TORCH_INDEX= was set: the default torch wheels were asked for")
+    if record["outcome"] == "fallback":
+        pytest.skip(f"PyTorch's CPU index had no torch {record['pin']} for this Python here (see make's output)")
+    import torch
+
+    assert torch.__version__.endswith("+cpu") and torch.version.cuda is None, torch.__version__
+    names = sorted(dist.metadata["Name"].lower() for dist in metadata.distributions())
+    assert [name for name in names if name.startswith(("nvidia-", "nvidia_", "cuda-"))] == []
 
 
 def test_environment_yml_lists_the_same_pins_as_pyproject():
