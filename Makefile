@@ -52,8 +52,8 @@ test: $(INSTALLED) lint
 	$(HERMETIC) $(ONE_THREAD) $(BIN)/pytest tests notebooks $(NBVAL_FLAGS) $(PARALLEL) -rs
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check helpers tests scripts notebooks conftest.py
-	$(BIN)/ruff format --check helpers tests scripts notebooks conftest.py
+	$(BIN)/ruff check helpers tests scripts notebooks docs conftest.py
+	$(BIN)/ruff format --check helpers tests scripts notebooks docs conftest.py
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 lab: $(INSTALLED)
@@ -83,6 +83,10 @@ bench: $(INSTALLED)
 ## -> models/full_run (ignored by git), benchmarks/full_run.json and benchmarks/FULL_RUN.md.
 train: $(INSTALLED)
 	$(BIN)/python scripts/full_run.py
+
+## Build the website of the series (committed notebooks + landing page, nothing re-executed, -W) into build/site.
+site: $(INSTALLED)
+	$(BIN)/python scripts/build_site.py
 
 clean:
 	rm -rf build .cache

@@ -1,11 +1,23 @@
-"""Reusable code for the multi-task sentence-transformer tutorial.
+"""The code behind the four notebooks: a sentence encoder, a multi-task model, and its training loop.
 
-Modules, in the order a reader meets them: `data` (the real data sets), `encoder` (the MiniLM
-encoder and pooling), `embedding_cache`, `model` (`MultiTaskModel`: shared encoder, one head per
-task), `modes`, `saving`, `freezing`; the training loop of notebook 04 in `training`, with its
-pieces in `task_data`, `sampling`, `losses` and its extras in `training_config`, `optimization`,
-`prefix_cache`, `evaluation`, `checkpointing`, `distributed`; then `metrics`, `baselines`, `plots`,
-`notebook` (`setup_notebook`, called at the top of every notebook) and `train` (the command line).
+Start here. Read the top level in this order, after the notebook that uses it:
+
+1. `encoder` (notebook 01): all-MiniLM-L6-v2 loaded offline; tokenise, pool, normalise by hand.
+2. `model` (notebook 02): `MultiTaskModel`, one shared encoder and one head per task.
+3. `freezing` (notebook 03): which parameters train.
+4. `training` (notebook 04): `training_step` and `train_multitask`, the loop of notebook 04's
+   sketch with its extras fenced off; its pieces are `task_data` (the examples, and which batch
+   comes next), `losses` (masked per-task losses, combined), `optimization` (AdamW, the
+   schedule), `prefix_cache` (the frozen lower layers computed once), `training_config` (what
+   defines a run, its state and its result) and `evaluation` (metrics and predictions).
+5. Underneath all of them: `data` (the committed data sets), `checks` (argument and file checks)
+   and `memory` (freed memory handed back to the operating system).
+
+Optional, and not needed to follow the notebooks: the top level is what a learner reads after a
+notebook; `tool/` is what turns the loop into a command-line tool (`python -m helpers.tool.cli`,
+safe model saving, the embedding cache, process setup under torchrun); `analysis/` is what the
+notebooks use to judge results (baselines, label noise, probes, reports, plots, timing, seeds).
+The top level imports nothing from `tool/` or `analysis/` (tests/test_layout.py checks it).
 """
 
 __version__ = "0.1.0"

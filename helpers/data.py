@@ -5,19 +5,18 @@ The CSV files live in the repository's ``data/`` folder and are produced by
 checks the file's SHA-256 against ``data/SHA256SUMS`` so that a notebook never trains on a
 silently edited or half-written file.
 
-This module deliberately depends only on the standard library, numpy and pandas (no torch), so
-it can be imported cheaply by the build script, the tests and every notebook.
+This module depends only on the standard library, numpy and pandas (no torch), so it can be
+imported cheaply by the build script, the tests and every notebook.
 """
 
 from __future__ import annotations
 
-import numbers
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers.checksums import sha256_file
+from helpers.checks import check_int, sha256_file
 
 SENTENCE_TYPE_LABELS: list[str] = ["statement", "question", "command", "exclamation"]
 SENTIMENT_LABELS: list[str] = ["negative", "neutral", "positive"]
@@ -56,13 +55,37 @@ CHALLENGE_COLUMNS: list[str] = ["text", "label", "has_terminal_punctuation", "so
 
 REBUILD_HINT = "Rebuild the data with `python scripts/build_data.py` (or restore it with git)."
 
-# Characters removed from the end of a text by ``strip_terminal_punctuation``.
-_TERMINAL_CHARS = ".?!\"'\u201d\u2019 \t\n"
+TERMINAL_MARKS = ".?!"  # the marks that end a sentence
+CLOSING = "\"'\u201d\u2019 \t\n"  # closing quotes and white space that may follow the final mark
 
 # Successful hash checks, keyed by (absolute path, size, mtime_ns): cheap repeated loads.
 _VERIFIED: set[tuple[str, int, int]] = set()
 # Sentiment files whose rater columns passed `rater_problems`, keyed the same way.
 _RATERS_CHECKED: set[tuple[str, int, int]] = set()
+
+
+NEUTRAL_BAND = 0.5  # the sentiment label rule: a mean rating above it is positive, below -it negative
+
+
+def sentiment_codes(mean_ratings) -> np.ndarray:
+    """The sentiment label rule, vectorised: mean ratings (-4..+4, any shape) -> int8 codes into
+    `SENTIMENT_LABELS` of that shape (0 negative, 1 neutral, 2 positive).
+
+    Above `NEUTRAL_BAND` (0.5) is positive, below -0.5 negative, anything in between (both ends
+    included) neutral: the rule ``scripts/build_data.py`` labels ``data/sentiment.csv`` with.
+    TypeError for non-numeric input, ValueError for NaN or infinity (a missing rating has no label).
+    """
+    means = np.asarray(mean_ratings)
+    if means.dtype == bool or means.dtype.kind not in "iuf":
+        raise TypeError(f"mean_ratings must be numeric, got an array of dtype {means.dtype}")
+    if not np.isfinite(means).all():
+        raise ValueError(f"mean_ratings contains NaN or infinite values ({int((~np.isfinite(means)).sum())})")
+    return (1 + (means > NEUTRAL_BAND).astype(np.int8) - (means < -NEUTRAL_BAND)).astype(np.int8)
+
+
+def label_from_mean(mean_ratings) -> np.ndarray:
+    """`sentiment_codes` as label strings (a scalar gives a 0-d array)."""
+    return np.asarray(SENTIMENT_LABELS)[sentiment_codes(mean_ratings)]
 
 
 class DataIntegrityError(RuntimeError):
@@ -254,9 +277,15 @@ def load_sentence_type_audit(data_dir: Path | None = None) -> pd.DataFrame:
     return _read_csv(AUDIT_FILE, columns, dtypes, data_dir).reset_index(drop=True)
 
 
+def final_mark(text: str, also: str = "") -> str:
+    """The text's last character once trailing `CLOSING` characters (and those in `also`) are
+    dropped: ``'"Is it true?"'`` -> ``"?"``; ``""`` for an empty text."""
+    return text.rstrip(CLOSING + also)[-1:]
+
+
 def has_terminal_punctuation(text: str) -> bool:
     """True if ``text`` ends in ``.``, ``?`` or ``!`` (ignoring trailing closing quotes/space)."""
-    return text.rstrip(" \t\n\"'\u201d\u2019")[-1:] in {".", "?", "!"}
+    return final_mark(text) in set(TERMINAL_MARKS)
 
 
 def strip_terminal_punctuation(text: str) -> str:
@@ -265,7 +294,7 @@ def strip_terminal_punctuation(text: str) -> str:
     Used for the punctuation-shortcut experiment: does a model still know that
     ``"Where is the station?"`` is a question once it reads ``"Where is the station"``?
     """
-    return text.rstrip(_TERMINAL_CHARS)
+    return text.rstrip(TERMINAL_MARKS + CLOSING)
 
 
 def probe_split(frame: pd.DataFrame, train_size: int, strata: list[str], seed: int = 0) -> pd.DataFrame:
@@ -274,8 +303,7 @@ def probe_split(frame: pd.DataFrame, train_size: int, strata: list[str], seed: i
     The notebooks probe and compare heads on these subsets to stay within their time budget; using
     the same subsets everywhere also lets them share cached embeddings.
     """
-    if isinstance(train_size, bool) or not isinstance(train_size, numbers.Integral) or train_size < 1:
-        raise ValueError(f"train_size must be an integer of at least 1, got {train_size!r}")
+    check_int("train_size", train_size, 1)
     train = frame[frame["split"] == "train"]
     fraction = min(1.0, train_size / len(train))
     subset = train.groupby(strata).sample(frac=fraction, random_state=seed)

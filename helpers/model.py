@@ -10,8 +10,8 @@ loop, so training can start from a cached hidden state part-way up the stack (`h
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -21,56 +21,41 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.masking_utils import create_bidirectional_mask
 
+from helpers.checks import check_bool, check_int, check_number, check_texts
 from helpers.encoder import (
     POOLING_STRATEGIES,
     batch_order,
-    check_bool,
-    check_int,
-    check_number,
-    check_texts,
     load_encoder,
     pool,
+    resolve_device,
+    tokenize_texts,
 )
-from helpers.modes import eval_mode
 
 SERIES_MAX_LENGTH = 128  # tokens; longer sentences are rare in our data and cost quadratic attention time
 HEAD_KINDS = ("linear", "mlp")
 
 
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to use: the one asked for, else CUDA or Apple's MPS when available, else the CPU.
+@contextmanager
+def modes_restored(module: nn.Module) -> Iterator[nn.Module]:
+    """On exit, put every submodule back into its own train/eval mode, whatever the block switched.
 
-    Only 'cpu', 'cuda', 'cuda:N' and 'mps' are accepted; raises ValueError for any other name
-    (e.g. 'meta', 'xpu'), for a CUDA index beyond the GPUs present, or an accelerator that is not
-    available; TypeError for a value that is not a string or torch.device.
+    `module.train(was_training)` is not enough: it sets one mode for all submodules, so a frozen
+    backbone that was in eval mode would come back with dropout on.
     """
-    if device is not None:
-        if not isinstance(device, str | torch.device):
-            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {type(device).__name__}")
-        try:
-            device = torch.device(device)
-        except RuntimeError as error:
-            raise ValueError(
-                f"device {device!r} is not a device name (try 'cpu', 'cuda' or 'mps')"
-            ) from error
-        if device.type not in ("cpu", "cuda", "mps"):
-            raise ValueError(f"device {str(device)!r} is not supported; use 'cpu', 'cuda', 'cuda:N' or 'mps'")
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available here")
-        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-            count = torch.cuda.device_count()
-            raise ValueError(
-                f"device {str(device)!r}: index {device.index} is out of range; "
-                f"this machine has {count} GPU(s), cuda:0..cuda:{count - 1}"
-            )
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device {str(device)!r} was asked for, but MPS is not available here")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    modes = [(submodule, submodule.training) for submodule in module.modules()]
+    try:
+        yield module
+    finally:
+        for submodule, training in modes:
+            submodule.training = training
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """Eval mode (dropout off) inside the block; every submodule's own mode is restored afterwards."""
+    with modes_restored(module):
+        module.eval()
+        yield module
 
 
 def _check_task_labels(task_labels) -> dict[str, list[str]]:
@@ -98,6 +83,29 @@ def _check_task_labels(task_labels) -> dict[str, list[str]]:
     return checked
 
 
+def train_mode_above(model: MultiTaskModel, prefix: int) -> None:
+    """Training mode (dropout on) above the frozen `prefix` layers; the frozen prefix (and the
+    embeddings, when `prefix` > 0) runs as in inference."""
+    model.train()
+    if prefix > 0:
+        model.backbone.embeddings.eval()
+        for layer in model.layers[:prefix]:
+            layer.eval()
+
+
+@contextmanager
+def training_settings(model: MultiTaskModel, gradient_checkpointing: bool) -> Iterator[None]:
+    """The run's gradient-checkpointing setting inside; the model's modes and setting restored after,
+    also when training is interrupted."""
+    before = model.gradient_checkpointing
+    model.gradient_checkpointing = gradient_checkpointing
+    try:
+        with modes_restored(model):
+            yield
+    finally:
+        model.gradient_checkpointing = before
+
+
 class TaskHead(nn.Module):
     """A task-specific classifier on top of the shared sentence embedding.
 
@@ -122,6 +130,7 @@ class TaskHead(nn.Module):
             raise ValueError(f"unknown head kind {kind!r}; choose one of {HEAD_KINDS}")
 
     def forward(self, sentence_embeddings: torch.Tensor) -> torch.Tensor:
+        """(batch, width) sentence embeddings -> (batch, n_labels) logits."""
         return self.layers(sentence_embeddings)
 
 
@@ -209,24 +218,13 @@ class MultiTaskModel(nn.Module):
         return self.backbone.encoder.layer
 
     def tokenize(self, texts: str | Iterable[str]) -> dict[str, torch.Tensor]:
-        """Tokenise raw sentences into a padded batch on the model's device.
-
-        Returns `input_ids`, `attention_mask` (and `token_type_ids`), each (n, longest length <=
-        `max_length`). No texts give an empty batch (n = 0). Raises TypeError for anything but a
-        string or a sequence of strings.
-        """
-        texts = check_texts(texts)
-        batch = self.tokenizer(
-            texts or [""],
-            padding=True,
-            truncation=True,
-            max_length=self.config["max_length"],
-            return_tensors="pt",
-        )
-        return {name: tensor[: len(texts)].to(self.device) for name, tensor in batch.items()}
+        """Raw sentences -> a padded batch on the model's device: `input_ids`, `attention_mask` (and
+        `token_type_ids`), each (n, longest length <= `max_length`); TypeError for a non-string."""
+        batch = tokenize_texts(self.tokenizer, texts, self.config["max_length"])
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
 
     def hidden_states_at(self, batch: Mapping[str, torch.Tensor], layer_index: int) -> torch.Tensor:
-        """Token states after the embeddings and the lowest `layer_index` transformer layers."""
+        """Token states (batch, tokens, width) after the embeddings and the lowest `layer_index` layers."""
         hidden = self.backbone.embeddings(
             input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids")
         )
@@ -235,7 +233,8 @@ class MultiTaskModel(nn.Module):
     def run_layers(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int | None = None
     ) -> torch.Tensor:
-        """Run the transformer layers `start` to `stop - 1` (bottom first) over the token states `hidden`."""
+        """Run the layers `start` to `stop - 1` (bottom first): token states (batch, tokens, width) in
+        and out; `attention_mask` (batch, tokens) is 1 for real tokens, 0 for padding."""
         mask = self._attention_bias(attention_mask, hidden)
         for layer in self.layers[start:stop]:
             if self.gradient_checkpointing and layer.training and torch.is_grad_enabled():
@@ -248,7 +247,8 @@ class MultiTaskModel(nn.Module):
     def encode_from_layer(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor, layer_index: int
     ) -> torch.Tensor:
-        """Run the layers from `layer_index` up, pool and normalise: sentence embeddings, with gradients."""
+        """Run the layers from `layer_index` up over token states (batch, tokens, width), pool and
+        normalise: sentence embeddings (batch, width), with gradients."""
         hidden = self.run_layers(hidden, attention_mask, layer_index)
         sentence = pool(hidden, attention_mask, self.config["pooling"])
         return nn.functional.normalize(sentence, dim=-1) if self.config["normalize"] else sentence
@@ -260,7 +260,8 @@ class MultiTaskModel(nn.Module):
     def classify(
         self, sentence_embeddings: torch.Tensor, tasks: Iterable[str] | None = None
     ) -> dict[str, torch.Tensor]:
-        """Apply the task heads to sentence embeddings: `{task: logits}`."""
+        """Every head (or those of `tasks`) on sentence embeddings (batch, width):
+        `{task: logits (batch, n_labels)}`."""
         tasks = self.task_labels if tasks is None else tasks
         return {task: self.heads[task](sentence_embeddings) for task in tasks}
 
@@ -323,28 +324,3 @@ class MultiTaskModel(nn.Module):
             "frozen": summary.frozen.sum(),
         }
         return pd.concat([summary, pd.DataFrame([total_row])], ignore_index=True)
-
-    def save(self, directory: str | Path, extra_files: Mapping[str, str] | None = None) -> Path:
-        """Save encoder, tokenizer, heads (safetensors) and configuration (JSON) into `directory`.
-
-        `directory` must be new, empty, or hold a model saved here before (and nothing else); see
-        `helpers.saving.check_save_target` for what is refused (SaveTargetError) and why.
-        `extra_files` maps plain file names to text written beside the model (e.g. a training log).
-        An interruption at any point leaves the old or the new model in `directory`; see
-        `helpers.saving.save_model`.
-        """
-        from helpers.saving import save_model  # saving needs this class: imported here, not above
-
-        return save_model(self, directory, extra_files)
-
-    @classmethod
-    def load(cls, directory: str | Path, device: str | torch.device | None = None) -> MultiTaskModel:
-        """Load a model written by `save`, in eval mode; it predicts exactly what the saved model did.
-
-        Raises NotASavedModelError (a FileNotFoundError) naming the folder when it is missing, lacks
-        a file, or holds an unreadable or foreign configuration or weights; ValueError for a device
-        that is not available.
-        """
-        from helpers.saving import load_model  # saving needs this class: imported here, not above
-
-        return load_model(directory, device, model_class=cls)

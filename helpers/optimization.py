@@ -8,10 +8,47 @@ from collections.abc import Sequence
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from helpers.freezing import parameter_groups
 from helpers.losses import LossCombiner
 from helpers.model import MultiTaskModel
 from helpers.training_config import TrainingConfig
+
+
+def _no_weight_decay(name: str) -> bool:
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def parameter_groups(
+    model: MultiTaskModel,
+    encoder_lr: float,
+    head_lr: float | None = None,
+    layer_decay: float = 1.0,
+    weight_decay: float = 0.01,
+) -> list[dict]:
+    """Optimiser parameter groups with layer-wise learning-rate decay, trainable parameters only.
+
+    The top encoder layer learns at `encoder_lr`, each layer below at `layer_decay` times the one
+    above, and the embeddings below the lowest layer; the heads learn at `head_lr` (default
+    `encoder_lr`). Biases and LayerNorm weights get no weight decay. Each group carries a `name`
+    (for people) and a `block`: 0 for the embeddings, i + 1 for layer i, None for a head.
+    """
+    head_lr = encoder_lr if head_lr is None else head_lr
+    n_layers = len(model.layers)
+    blocks = [("embeddings", 0, model.backbone.embeddings, encoder_lr * layer_decay**n_layers)]
+    blocks += [
+        (f"layer {i}", i + 1, layer, encoder_lr * layer_decay ** (n_layers - 1 - i))
+        for i, layer in enumerate(model.layers)
+    ]
+    blocks += [(f"head: {task}", None, head, head_lr) for task, head in model.heads.items()]
+    groups = []
+    for name, block, module, lr in blocks:
+        named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+        for decay, suffix in ((weight_decay, ""), (0.0, " (no decay)")):
+            params = [p for n, p in named if _no_weight_decay(n) == (suffix != "")]
+            if params:
+                groups.append(
+                    {"name": name + suffix, "block": block, "params": params, "lr": lr, "weight_decay": decay}
+                )
+    return groups
 
 
 def make_optimizer(
@@ -27,6 +64,7 @@ def make_optimizer(
         groups.append(  # no weight decay: it would pull the log-variances to 0, i.e. the weights to 1
             {
                 "name": "loss weights",
+                "block": None,
                 "params": list(combiner.parameters()),
                 "lr": config.head_lr if config.loss_weight_lr is None else config.loss_weight_lr,
                 "weight_decay": 0.0,
@@ -55,27 +93,17 @@ def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_norm)
 
 
-def unfreezing_start_steps(group_names: Sequence[str], total_steps: int) -> dict[str, int]:
-    """The step at which each parameter group starts learning under gradual unfreezing.
+def unfreezing_start_steps(blocks: Sequence[int | None], total_steps: int) -> list[int]:
+    """The step at which each parameter group (by its `block`, see `parameter_groups`) starts
+    learning under gradual unfreezing.
 
-    The heads (and any group that is not an encoder block) learn from the start, together with the
-    top trainable layer; each lower layer joins an equal share of the steps later, the embeddings
-    last (Howard & Ruder, 2018).
+    The heads (and any group that is not an encoder block, `None`) learn from the start, together
+    with the top trainable layer; each lower layer joins an equal share of the steps later, the
+    embeddings last (Howard & Ruder, 2018).
     """
-    blocks = sorted(
-        {
-            name.removesuffix(" (no decay)")
-            for name in group_names
-            if name.startswith(("layer", "embeddings"))
-        },
-        key=lambda block: -1 if block == "embeddings" else int(block.split()[1]),
-        reverse=True,
-    )
-    stage = {block: rank for rank, block in enumerate(blocks)}
-    return {
-        name: round(stage.get(name.removesuffix(" (no decay)"), 0) * total_steps / max(1, len(blocks)))
-        for name in group_names
-    }
+    order = sorted({block for block in blocks if block is not None}, reverse=True)  # top first
+    stage = {block: rank for rank, block in enumerate(order)}
+    return [round(stage.get(block, 0) * total_steps / max(1, len(order))) for block in blocks]
 
 
 def gradual_unfreezing_schedule(optimizer: torch.optim.Optimizer, schedule, total_steps: int):
@@ -84,9 +112,6 @@ def gradual_unfreezing_schedule(optimizer: torch.optim.Optimizer, schedule, tota
     Held-back layers keep `requires_grad`, so the frozen-prefix cache stays valid; with a zero
     learning rate (and so zero weight decay) AdamW leaves them unchanged.
     """
-    starts = unfreezing_start_steps([group["name"] for group in optimizer.param_groups], total_steps)
-    gates = [
-        lambda step, start=starts[group["name"]]: 0.0 if step < start else schedule(step)
-        for group in optimizer.param_groups
-    ]
+    starts = unfreezing_start_steps([group["block"] for group in optimizer.param_groups], total_steps)
+    gates = [lambda step, start=start: 0.0 if step < start else schedule(step) for start in starts]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, gates)

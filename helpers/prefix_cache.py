@@ -14,13 +14,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from helpers.encoder import batch_order, check_int, check_texts
+from helpers.checks import check_int, check_texts
+from helpers.encoder import batch_order
 from helpers.freezing import frozen_prefix_length
 from helpers.memory import release_memory
-from helpers.model import MultiTaskModel
-from helpers.modes import eval_mode
+from helpers.model import MultiTaskModel, eval_mode
 from helpers.task_data import TaskData, check_task_data
-from helpers.training_config import TrainingConfig
 
 
 class PrefixCache:
@@ -75,10 +74,10 @@ class PrefixCache:
         three layers once and then one layer each, instead of 3 + 4 + 5. The states agree with
         `build(model, texts, prefix)` to float precision.
         """
-        if self.sentence_level or not self.prefix <= prefix <= len(model.layers):
-            raise ValueError(f"cannot move a cache after layer {self.prefix} to layer {prefix}")
         if prefix == self.prefix:
             return self
+        if self.sentence_level or not self.prefix <= prefix <= len(model.layers):
+            raise ValueError(f"cannot move a cache after layer {self.prefix} to layer {prefix}")
         order = np.argsort(-self.lengths.numpy(), kind="stable")
 
         def batches():
@@ -146,7 +145,8 @@ class PrefixCache:
         return self.states.element_size() * self.states.nelement()
 
     def encode(self, model: MultiTaskModel, indices: Sequence[int]) -> torch.Tensor:
-        """Sentence embeddings of the cached sentences `indices`, running only the unfrozen layers."""
+        """Sentence embeddings (len(indices), width) of the cached sentences `indices`, in that order,
+        running only the layers above the cache (with gradients where they are trainable)."""
         indices = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         if self.sentence_level:
             return self.states[indices].to(model.device)
@@ -212,10 +212,9 @@ def check_caches(
 class BatchEncoder:
     """Turns sampled indices into sentence embeddings, through the prefix cache when there is one.
 
-    With `config.punctuation_dropout` > 0, each sentence of a task in `config.punctuation_tasks` is
-    replaced by its punctuation-stripped twin with that probability (drawn from `rng`). Missing
-    caches are built here (the training and the stripped sentences) when `prefix` > 0 and
-    `config.use_prefix_cache`.
+    `stripped_tasks` may have sentences without their final punctuation (punctuation dropout).
+    Missing caches are built here (of the sentences and of their punctuation-stripped twins) when
+    `prefix` > 0 and `use_cache`.
     """
 
     def __init__(
@@ -223,20 +222,18 @@ class BatchEncoder:
         model: MultiTaskModel,
         data: Mapping[str, TaskData],
         prefix: int,
-        config: TrainingConfig,
-        rng: np.random.Generator,
+        use_cache: bool = True,
+        stripped_tasks: Sequence[str] = (),
         caches: Mapping[str, PrefixCache] | None = None,
         stripped_caches: Mapping[str, PrefixCache] | None = None,
     ):
-        self.model, self.data, self.prefix, self.config, self.rng = model, data, prefix, config, rng
+        self.model, self.data, self.prefix = model, data, prefix
         self.caches: dict[str, PrefixCache] = dict(caches or {})
         self.stripped: dict[str, PrefixCache] = dict(stripped_caches or {})
         self.stripped_texts = {
-            task: data[task].without_terminal_punctuation().texts
-            for task in data
-            if task in config.punctuation_tasks and config.punctuation_dropout > 0
+            task: data[task].without_terminal_punctuation().texts for task in data if task in stripped_tasks
         }
-        if prefix > 0 and config.use_prefix_cache:
+        if prefix > 0 and use_cache:
             for task, examples in data.items():
                 if task not in self.caches:
                     self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
@@ -244,17 +241,15 @@ class BatchEncoder:
             if task in self.stripped_texts and task not in self.stripped:
                 self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
 
-    def embed(self, task: str, rows: np.ndarray) -> torch.Tensor:
-        """Sentence embeddings (len(rows), hidden size) of `task`'s examples `rows`, in that order,
-        with gradients through the trainable layers (step 2 of notebook 04's sketch, up to the heads)."""
-        drop = np.zeros(len(rows), dtype=bool)
-        if task in self.stripped_texts:
-            drop = self.rng.random(len(rows)) < self.config.punctuation_dropout
+    def embed(self, task: str, rows: np.ndarray, stripped: np.ndarray | None = None) -> torch.Tensor:
+        """Sentence embeddings (len(rows), width) of `task`'s examples `rows`, in that order, with
+        gradients through the trainable layers; where the bool mask `stripped` (len(rows),) is True,
+        of the sentence without its final punctuation."""
+        drop = np.zeros(len(rows), dtype=bool) if stripped is None else stripped
         if task in self.caches:
             kept = self.caches[task].encode(self.model, rows[~drop]) if (~drop).any() else None
-            stripped = self.stripped[task].encode(self.model, rows[drop]) if drop.any() else None
-            parts = [p for p in (kept, stripped) if p is not None]
-            embeddings = torch.cat(parts)
+            dropped = self.stripped[task].encode(self.model, rows[drop]) if drop.any() else None
+            embeddings = torch.cat([part for part in (kept, dropped) if part is not None])
             order = np.concatenate([np.flatnonzero(~drop), np.flatnonzero(drop)])
             return embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
         texts = [

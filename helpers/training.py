@@ -1,26 +1,30 @@
-"""The multi-task training loop: notebook 04's sketch, with the extras a real run needs beside it.
+"""The multi-task training loop: notebook 04's sketch, with the extras a real run needs fenced off.
 
 Every step is the sketch's five steps:
 
 1. data: sample a task and a batch of its examples; the other tasks' labels are `IGNORE_INDEX`
    (`TaskBatchSampler`, `batch_labels`);
-2. forward: the shared encoder and every head (`_TrainingStep`, through `BatchEncoder`);
+2. forward: the shared encoder (`BatchEncoder.embed`, through the prefix cache when the lower
+   layers are frozen), then every head (`training_step`);
 3. loss: each task's loss over the examples that carry its label, combined into one
-   (`masked_task_losses`, `LossCombiner`);
+   (`training_step`: `masked_task_losses`, `LossCombiner`);
 4. backward: `loss.backward()`, only trainable parameters get gradients;
 5. step: `optimizer.step()`.
 
-The extras each live in a named function or object beside the loop: the learning-rate schedule and
-gradient clipping (`helpers.optimization`), mixed precision (`_mixed_precision`), several processes
-(`helpers.distributed`), the evaluation schedule and early stopping (`helpers.evaluation`),
-checkpoints and resuming (`helpers.checkpointing`), and heap trimming (`helpers.memory`).
+The extras are each one named call or one `if` block: the learning-rate schedule and gradient
+clipping (`helpers.optimization`), mixed precision (`_mixed_precision`), punctuation dropout
+(`helpers.task_data.punctuation_dropout`), evaluation and early stopping (`_validate`,
+`helpers.training_config`), checkpoints (`TrainingState`), heap trimming (`helpers.memory`), and
+several processes (`if ddp:` blocks; the helpers at the end of this module).
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +34,44 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers import distributed
-from helpers.checkpointing import (
-    PROGRESS_KEYS,
-    restore_training_state,
-    save_checkpoint,
-    training_state,
-)
-from helpers.evaluation import EarlyStopping, EvaluationSchedule, evaluate
-from helpers.freezing import frozen_prefix_length
+from helpers.evaluation import evaluate
+from helpers.freezing import freeze_backbone, frozen_prefix_length
 from helpers.losses import LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.memory import release_memory, trim_heap
-from helpers.model import MultiTaskModel
-from helpers.modes import train_mode_above, training_settings
+from helpers.model import MultiTaskModel, train_mode_above, training_settings
 from helpers.optimization import clip_gradients, make_optimizer, make_scheduler
 from helpers.prefix_cache import BatchEncoder, PrefixCache, build_prefix_caches, check_caches
-from helpers.sampling import TaskBatchSampler
-from helpers.task_data import TaskData
-from helpers.timing import Stopwatch
-from helpers.training_checks import check_arguments, check_checkpoint_path, checkpoint_to_resume
-from helpers.training_config import TrainingConfig, TrainingResult
+from helpers.task_data import TaskBatchSampler, TaskData, check_task_data, punctuation_dropout
+from helpers.training_config import (
+    EarlyStopping,
+    EvaluationSchedule,
+    TrainingConfig,
+    TrainingResult,
+    TrainingState,
+    checkpoint_to_resume,
+    resume_from,
+    save_checkpoint,
+)
 
 TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operating system
+
+
+def training_step(
+    model: MultiTaskModel,
+    combiner: LossCombiner,
+    sentence_embeddings: torch.Tensor,
+    labels: Mapping[str, torch.Tensor],
+    class_weights: Mapping[str, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Steps 2 and 3 of one training step: every head, the masked task losses, their combination.
+
+    `sentence_embeddings`: (batch, width); `labels[task]`: (batch,) class indices, `IGNORE_INDEX`
+    where an example has no label for that task. Returns the combined loss (a scalar tensor, what
+    `backward` starts from) and `{task: scalar loss}` for the tasks with a label in the batch.
+    """
+    logits = model.classify(sentence_embeddings)  # every head: {task: (batch, n_labels)}
+    task_losses = masked_task_losses(logits, labels, class_weights)  # over the labelled examples only
+    return combiner(task_losses), task_losses
 
 
 def train_multitask(
@@ -65,41 +85,31 @@ def train_multitask(
     validation_caches: Mapping[str, PrefixCache] | None = None,
     stripped_caches: Mapping[str, PrefixCache] | None = None,
     checkpoint: str | Path | None = None,
-    resume: bool = False,
+    resume: bool | Mapping[str, Any] = False,
     run_options: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
-    """Train `model` on several tasks at once; keep the weights of the best validation epoch.
+    """Train `model` on several tasks at once; keep the weights of the best validation evaluation.
 
-    Per step: draw a task and a batch (the sampler), encode it (through the prefix cache when the
-    lower layers are frozen), compute the masked loss of each task present and combine them, step
-    AdamW with warm-up/decay and clipping. After each epoch (and `evaluations_per_epoch - 1` times
-    within it): accuracy and macro-F1 per task on the validation split; the criterion for the best
-    model and early stopping is the mean macro-F1 over the tasks. With `config.keep_best=False` the
-    run is a fixed budget instead: one evaluation, after the last epoch, and the final weights are
-    kept (no model selection on the validation split); with `validation=None` as well, the run does
-    not evaluate at all (an empty history: score the model yourself, e.g. with `evaluate`).
-    `on_step(step, model)` is called after every optimiser step (for drift tracking).
-    `train_caches` / `validation_caches` reuse prefix caches built earlier (`build_prefix_caches`),
-    and `stripped_caches` those of the punctuation-stripped training sentences (for punctuation
-    dropout), so that several runs from the same pre-trained weights pay for the frozen layers only
-    once.
-
-    Under `torch.distributed` (e.g. `torchrun`), each process trains on a disjoint shard of every
-    task through DistributedDataParallel, the training loss is averaged over the processes, and
-    rank 0 evaluates and decides when to stop for all of them.
-
-    With `checkpoint`, the complete training state (weights, optimiser, schedule, random number
-    generators, history) is written there after every epoch, atomically; `resume=True` continues
-    from it and ends exactly where an uninterrupted run would have. `run_options` (plain values,
-    e.g. the CLI's options) are stored in the checkpoint too. Raises TypeError/ValueError before any
-    work for wrong arguments: task names in `config` the model lacks, a `checkpoint` that is a folder
-    or lies in a missing one, a `resume` that is not a bool.
+    Evaluations (after each epoch, or `config.evaluations_per_epoch` times in it) score accuracy
+    and macro-F1 per task; the best model and early stopping follow the mean macro-F1. With
+    `config.keep_best=False`: one evaluation after the last epoch and the final weights; with
+    `validation=None` too, none. `on_step(step, model)` runs after every optimiser step. The
+    `*_caches` reuse prefix caches built earlier (`build_prefix_caches`; `stripped_caches`: of the
+    punctuation-stripped training sentences). Under `torchrun` each process trains on its shard
+    and rank 0 evaluates. With `checkpoint`, the `TrainingState` is written there after every
+    epoch; `resume=True` (or a checkpoint already read with `load_checkpoint`) goes on from it, bit
+    for bit. `run_options` (plain values) are stored in it too. TypeError/ValueError (or
+    CheckpointError) for wrong arguments, before any work.
     """
-    config = check_arguments(model, train, validation, config, on_step)  # the default config if None
-    check_checkpoint_path(checkpoint, resume)
-    rank, world_size = distributed.rank_and_size()
-    state = checkpoint_to_resume(checkpoint, resume, config, world_size)  # before any expensive work
-    distributed.check_shardable(train, world_size)  # the same error on every process, before any work
+    config, state_read = _check_arguments(model, train, validation, config, on_step, checkpoint, resume)
+    check_caches(
+        frozen_prefix_length(model), (train_caches, train), (validation_caches, validation or {}),
+        (stripped_caches, train),
+    )  # fmt: skip
+    rank, world_size = rank_and_size()
+    ddp = world_size > 1
+    if ddp:
+        check_shardable(train, world_size)  # the same error on every process, before any work
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, rank])
     tasks, prefix = list(model.task_labels), frozen_prefix_length(model)
@@ -112,75 +122,104 @@ def train_multitask(
     optimizer = make_optimizer(model, combiner, config)
     train, sampler = _shard_and_sampler(train, config, rank, world_size, train_caches, stripped_caches)
     scheduler = make_scheduler(optimizer, len(sampler) * config.epochs, config)
-    parts = dict(model=model, combiner=combiner, optimizer=optimizer, scheduler=scheduler, sampler=sampler)
-    check_caches(
-        prefix, (train_caches, train), (validation_caches, validation or {}), (stripped_caches, train)
-    )
-    with Stopwatch() as clock, training_settings(model, config.gradient_checkpointing):
-        batches = BatchEncoder(model, train, prefix, config, rng, train_caches, stripped_caches)
+    state = TrainingState(model, combiner, optimizer, scheduler, sampler, rng, EarlyStopping(config.patience))
+    start = time.perf_counter()
+    with training_settings(model, config.gradient_checkpointing):
+        stripped_tasks = config.punctuation_tasks if config.punctuation_dropout > 0 else ()
+        batches = BatchEncoder(
+            model, train, prefix, config.use_prefix_cache, stripped_tasks, train_caches, stripped_caches
+        )
         if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None and validation:
             validation_caches = build_prefix_caches(model, validation, prefix)
-        step_fn = _TrainingStep(model, combiner, batches, weights)
-        training_step = distributed.wrap(step_fn, world_size, model.device)
-        stopper, stop = EarlyStopping(config.patience), False
+        step = functools.partial(training_step, model, combiner, class_weights=weights)
+        if ddp:
+            step = distributed_step(model, combiner, weights)
         schedule = EvaluationSchedule(  # keep_best=False: only after the last epoch, no selection
             len(sampler), config.evaluations_per_epoch, None if config.keep_best else config.epochs
         )
-        validate = _Validation(model, validation, validation_caches, config, prefix, combiner, stopper)
-        run = _Progress(**restore_training_state(state, checkpoint, parts, rng, stopper))  # {} if new
-        for epoch in range(run.epoch + 1, config.epochs + 1):
+        if state_read is not None:
+            resume_from(state, state_read, checkpoint)
+        for epoch in range(state.epoch + 1, config.epochs + 1):
             train_mode_above(model, prefix)
             for step_in_epoch, (task, rows) in enumerate(_progress_bar(sampler, epoch, config, rank), 1):
                 labels = batch_labels(tasks, task, train[task].labels[rows])  # 1. data: others IGNORE_INDEX
+                drop = task in batches.stripped_texts  # punctuation dropout: these lose their final mark
+                stripped = punctuation_dropout(rng, len(rows), config.punctuation_dropout) if drop else None
                 with _mixed_precision(model, config):
-                    loss = training_step(task, rows, labels)  # 2. forward, every head; 3. masked, combined
+                    embeddings = batches.embed(task, rows, stripped)  # 2. forward: the shared encoder
+                    loss, task_losses = step(embeddings, labels)  # 2. every head; 3. masked losses, combined
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # 4. backward: only trainable parameters get gradients
                 clip_gradients(optimizer, config.max_grad_norm)
                 optimizer.step()  # 5. step
                 scheduler.step()
-                run.log_step(epoch - 1 + step_in_epoch / len(sampler), task, rows, loss, step_fn, optimizer)
-                if run.step % TRIM_EVERY_STEPS == 0:
+                _log_step(state, epoch - 1 + step_in_epoch / len(sampler), task, len(rows), loss, task_losses)
+                if state.step % TRIM_EVERY_STEPS == 0:
                     trim_heap()  # activations of varying batch shapes fragment the heap as training runs
                 if on_step is not None:
-                    on_step(run.step, model)
-                when = schedule.when(epoch, step_in_epoch)
-                at_epoch_end = step_in_epoch == len(sampler)
+                    on_step(state.step, model)
+                when, at_epoch_end = schedule.when(epoch, step_in_epoch), step_in_epoch == len(sampler)
+                stop = False
                 if when is not None and validation is not None:
-                    record = run.start_evaluation(when, world_size, model.device)  # the mean training loss
-                    # the next step recomputes the gradients: free them meanwhile
-                    optimizer.zero_grad(set_to_none=True)
-                    stop = validate(record, run)  # validation scores, the best model so far, stop or not
+                    optimizer.zero_grad(set_to_none=True)  # the next step recomputes the gradients
+                    stop = _validate(state, when, validation, validation_caches, config, prefix)
+                if at_epoch_end:
+                    state.epoch = epoch
                 if checkpoint is not None and rank == 0 and at_epoch_end:
-                    save_checkpoint(
-                        checkpoint,
-                        training_state(run.progress(epoch), config, parts, rng, stopper, run_options),
-                    )
+                    save_checkpoint(checkpoint, state, config, run_options)
                 if stop:
-                    run.stopped_early = not (epoch == config.epochs and at_epoch_end)
-                    break
-            if stop:
-                break
-    stopper.restore_best(model)
-    del optimizer, scheduler, training_step, step_fn, batches, parts
-    release_memory()
-    return run.result(stopper, combiner, clock.seconds, config, world_size, model.device)
+                    state.stopped_early = not (epoch == config.epochs and at_epoch_end)
+                    return _result(state, config, time.perf_counter() - start, world_size)
+    return _result(state, config, time.perf_counter() - start, world_size)
+
+
+def train_heads_first(
+    model: MultiTaskModel,
+    train: Mapping[str, TaskData],
+    config: TrainingConfig,
+    caches: Mapping[str, PrefixCache] | None = None,
+) -> None:
+    """The first stage of LP-FT (notebook 03's recipe): train the heads alone on the frozen encoder
+    (`config` a fixed budget, e.g. `keep_best=False`), then give the encoder back its trainable
+    layers; fine-tune with `train_multitask` next. `caches`: the training data's prefix caches at
+    any layer, moved up to the last one here, so the encoder runs once more over the top layers only.
+    """
+    trainable = {name: parameter.requires_grad for name, parameter in model.named_parameters()}
+    freeze_backbone(model)
+    top = len(model.layers)
+    top_caches = {task: cache.advanced(model, top) for task, cache in caches.items()} if caches else None
+    train_multitask(model, train, None, config, train_caches=top_caches)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(trainable[name])
 
 
 # ----- beside the loop: each extra, named --------------------------------------------------------
-class _TrainingStep(nn.Module):
-    """Steps 2 and 3 of one training step, as a module so DistributedDataParallel can wrap it:
-    the batch's sentence embeddings, every head's logits, the masked task losses, combined."""
-
-    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, batches: BatchEncoder, weights=None):
-        super().__init__()
-        self.model, self.combiner, self.batches, self.weights = model, combiner, batches, weights
-
-    def forward(self, task: str, rows: np.ndarray, labels: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits = self.model.classify(self.batches.embed(task, rows))  # {task: (batch, n_labels)}
-        task_losses = masked_task_losses(logits, labels, self.weights)  # class-weighted if configured
-        self.last_task_losses = {name: loss.detach() for name, loss in task_losses.items()}
-        return self.combiner(task_losses)
+def _check_arguments(model, train, validation, config, on_step, checkpoint, resume):
+    """The configuration (the default one for None) and the checkpoint's state when resuming (else
+    None); TypeError/ValueError/CheckpointError before any work."""
+    config = TrainingConfig() if config is None else config
+    if not isinstance(model, MultiTaskModel):
+        raise TypeError(f"model must be a MultiTaskModel, got {type(model).__name__}")
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    check_task_data(model, train, "train", require_examples=True)
+    if not train:
+        raise ValueError("train data is empty: give at least one task with examples")
+    if validation is None and config.keep_best:
+        raise ValueError(
+            "validation=None trains without evaluating, which needs TrainingConfig(keep_best=False); "
+            "choosing the best epoch needs validation data"
+        )
+    if validation is not None:
+        check_task_data(model, validation, "validation", require_examples=True)
+        if not validation:
+            raise ValueError(
+                "validation data is empty: choosing the best epoch and early stopping need a task"
+            )
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be a function (step, model), got {type(on_step).__name__}")
+    config.check_tasks(list(model.task_labels))
+    return config, checkpoint_to_resume(checkpoint, resume, config, rank_and_size()[1])
 
 
 def _mixed_precision(model: MultiTaskModel, config: TrainingConfig) -> torch.autocast:
@@ -189,111 +228,68 @@ def _mixed_precision(model: MultiTaskModel, config: TrainingConfig) -> torch.aut
     return torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=use_amp)
 
 
-@dataclass
-class _Progress:
-    """The run so far: what a checkpoint saves besides the state dicts, and what the result reports."""
+def _log_step(state: TrainingState, epoch: float, task: str, examples: int, loss, task_losses) -> None:
+    """Count the step and its examples; log its task, that task's loss, the rate and the loss weights."""
+    state.losses.append(float(loss.detach()))
+    state.examples_seen += examples
+    state.step += 1
+    state.step_records.append(
+        {
+            "step": state.step, "epoch": epoch, "task": task, "loss": float(task_losses[task].detach()),
+            "lr": state.optimizer.param_groups[0]["lr"],
+            **{f"{name}_loss_weight": weight for name, weight in state.combiner.task_weights().items()},
+        }
+    )  # fmt: skip
 
-    epoch: int = 0  # the last epoch completed before this call (when resuming)
-    step: int = 0  # optimiser steps taken
-    examples_seen: int = 0  # by this process
-    records: list[dict] = field(default_factory=list)  # one per evaluation
-    step_records: list[dict] = field(default_factory=list)  # one per optimiser step
-    stopped_early: bool = False
-    losses: list[float] = field(default_factory=list)  # the training losses since the last evaluation
 
-    def log_step(
-        self,
-        epoch: float,
-        task: str,
-        rows: np.ndarray,
-        loss: torch.Tensor,
-        step: _TrainingStep,
-        optimizer: torch.optim.Optimizer,
-    ) -> None:
-        """Count the step and its examples; log its task, that task's loss, the rate and the loss weights."""
-        self.losses.append(float(loss.detach()))
-        self.examples_seen += len(rows)
-        self.step += 1
-        self.step_records.append(
-            {
-                "step": self.step, "epoch": epoch, "task": task,
-                "loss": float(step.last_task_losses[task]), "lr": optimizer.param_groups[0]["lr"],
-                **{f"{name}_loss_weight": weight for name, weight in step.combiner.task_weights().items()},
-            }
-        )  # fmt: skip
-
-    def start_evaluation(self, when: float, world_size: int, device: torch.device) -> dict:
-        """An evaluation's record, begun: where it happens and the mean training loss since the last one."""
-        train_loss = distributed.mean_over_processes(float(np.mean(self.losses)), world_size, device)
-        self.losses = []
-        return {"epoch": when, "step": self.step, "train_loss": train_loss}
-
-    def progress(self, epoch: int) -> dict:
-        """What a checkpoint at the end of `epoch` saves of the run so far (`PROGRESS_KEYS`)."""
-        return {key: getattr(self, key) for key in PROGRESS_KEYS} | {"epoch": epoch}
-
-    def result(self, stopper, combiner, seconds, config, world_size, device) -> TrainingResult:
-        """The run's `TrainingResult` (examples counted over all processes)."""
-        return TrainingResult(
-            history=pd.DataFrame(self.records),
-            steps=pd.DataFrame(self.step_records),
-            best_epoch=stopper.best_epoch,
-            best_score=stopper.best_score,
-            stopped_early=self.stopped_early,
-            loss_combiner=combiner,
-            seconds=seconds,
-            examples_seen=int(
-                distributed.mean_over_processes(self.examples_seen, world_size, device) * world_size
-            ),
-            config=asdict(config),
+def _validate(state: TrainingState, when: float, data, caches, config: TrainingConfig, prefix: int) -> bool:
+    """One evaluation: rank 0 scores the validation split, every process takes its mean macro-F1 (so
+    all keep the same best model); the record is kept and reported. True: stop now."""
+    rank, world_size = rank_and_size()
+    model, device = state.model, state.model.device
+    train_loss = mean_over_processes(float(np.mean(state.losses)), world_size, device)
+    state.losses = []
+    record, scores = {"epoch": when, "step": state.step, "train_loss": train_loss}, {}
+    if rank == 0:
+        per_task = evaluate(model, data, config.eval_batch_size, caches)
+        scores["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in per_task.values()]))
+        for name, task_scores in per_task.items():
+            scores.update({f"{name}_{metric}": value for metric, value in task_scores.items()})
+        train_mode_above(model, prefix)
+    scores["mean_macro_f1"] = from_rank_zero(scores.get("mean_macro_f1", 0.0), world_size, device)
+    record.update(scores)
+    record.update({f"{name}_loss_weight": w for name, w in state.combiner.task_weights().items()})
+    state.records.append(record)
+    if config.progress and rank == 0:
+        tqdm.write(
+            f"epoch {record['epoch']:g}: "
+            + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
         )
+    return state.stopper.update(record["mean_macro_f1"], record["epoch"], model)
 
 
-class _Validation:
-    """Evaluation during training, and the choice of the best model.
-
-    Rank 0 scores the validation split (the criterion is the mean macro-F1 over the tasks); every
-    process takes rank 0's mean macro-F1, so all keep the same best model and stop together.
-    """
-
-    def __init__(self, model, data, caches, config: TrainingConfig, prefix: int, combiner, stopper):
-        self.model, self.data, self.caches, self.config, self.prefix = model, data, caches, config, prefix
-        self.combiner, self.stopper = combiner, stopper
-        self.rank, self.world_size = distributed.rank_and_size()
-
-    def __call__(self, record: dict, run: _Progress) -> bool:
-        """Complete an evaluation's record (scores, loss weights), keep it, report it; True: stop now."""
-        scores = {}
-        if self.rank == 0:
-            per_task = evaluate(self.model, self.data, self.config.eval_batch_size, self.caches)
-            scores["mean_macro_f1"] = float(np.mean([s["macro_f1"] for s in per_task.values()]))
-            for name, task_scores in per_task.items():
-                scores.update({f"{name}_{metric}": value for metric, value in task_scores.items()})
-            train_mode_above(self.model, self.prefix)
-        mean_macro_f1 = scores.get("mean_macro_f1", 0.0)
-        scores["mean_macro_f1"] = distributed.from_rank_zero(
-            mean_macro_f1, self.world_size, self.model.device
-        )
-        record.update(scores)
-        weights = self.combiner.task_weights()
-        record.update({f"{name}_loss_weight": weight for name, weight in weights.items()})
-        run.records.append(record)
-        if self.config.progress and self.rank == 0:
-            tqdm.write(
-                f"epoch {record['epoch']:g}: "
-                + ", ".join(f"{k}={v:.3f}" for k, v in record.items() if k != "epoch")
-            )
-        return self.stopper.update(record["mean_macro_f1"], record["epoch"], self.model)
+def _result(state: TrainingState, config: TrainingConfig, seconds: float, world_size: int) -> TrainingResult:
+    """The best weights put back, memory freed; the run's `TrainingResult` (examples: all processes)."""
+    state.stopper.restore_best(state.model)
+    state.optimizer = state.scheduler = None
+    release_memory()
+    examples = mean_over_processes(state.examples_seen, world_size, state.model.device) * world_size
+    return TrainingResult(
+        history=pd.DataFrame(state.records),
+        steps=pd.DataFrame(state.step_records),
+        best_epoch=state.stopper.best_epoch,
+        best_score=state.stopper.best_score,
+        stopped_early=state.stopped_early,
+        loss_combiner=state.combiner,
+        seconds=seconds,
+        examples_seen=int(examples),
+        config=asdict(config),
+    )
 
 
 def _shard_and_sampler(
-    train: Mapping[str, TaskData],
-    config: TrainingConfig,
-    rank: int,
-    world_size: int,
-    train_caches: Mapping[str, PrefixCache] | None,
-    stripped_caches: Mapping[str, PrefixCache] | None,
-) -> tuple[Mapping[str, TaskData], TaskBatchSampler]:
+    train, config: TrainingConfig, rank: int, world_size: int, train_caches, stripped_caches
+):
     """This process's shard of the training data and its batch sampler (length-grouped batches).
 
     All processes draw the same task at every step (probabilities from the global sizes, the same
@@ -303,7 +299,7 @@ def _shard_and_sampler(
     if world_size > 1:
         if train_caches is not None or stripped_caches is not None:
             raise ValueError("prebuilt training caches cannot be sharded; let each process build its own")
-        train = distributed.shard(train, rank, world_size)
+        train = shard(train, rank, world_size)
     sampler = TaskBatchSampler(
         {task: len(examples) for task, examples in train.items()},
         config.batch_size,
@@ -321,3 +317,69 @@ def _shard_and_sampler(
 def _progress_bar(sampler: TaskBatchSampler, epoch: int, config: TrainingConfig, rank: int):
     """The epoch's batches, behind a progress bar on rank 0 when `config.progress`."""
     return tqdm(sampler, desc=f"epoch {epoch}", disable=not (config.progress and rank == 0), leave=False)
+
+
+# ----- several processes (DistributedDataParallel); in one process each is a no-op -----------------
+def rank_and_size() -> tuple[int, int]:
+    """(rank, number of processes) under `torch.distributed` (e.g. `torchrun`), else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def shard(data: Mapping[str, TaskData], rank: int, world_size: int) -> dict[str, TaskData]:
+    """Every `world_size`-th example of each task, starting at `rank`: disjoint shards that cover the data."""
+    return {task: examples.subset(range(rank, len(examples), world_size)) for task, examples in data.items()}
+
+
+def check_shardable(train: Mapping[str, TaskData], world_size: int) -> None:
+    """The same ValueError on every process when the processes' data differ or a shard would be empty."""
+    sizes = {task: len(examples) for task, examples in train.items()}
+    everyone = [None] * world_size
+    torch.distributed.all_gather_object(everyone, sizes)
+    if any(other != everyone[0] for other in everyone):
+        raise ValueError(
+            f"the processes were given different training data (task sizes per process: {everyone})"
+        )
+    short = {task: size for task, size in everyone[0].items() if size < world_size}
+    if short:
+        raise ValueError(
+            f"with {world_size} processes every task needs at least {world_size} training examples (one "
+            f"per process), but {short} has fewer; add data, leave the task out or use fewer processes"
+        )
+
+
+class _TrainingStepModule(nn.Module):
+    """`training_step` as a module holding the model and the combiner, for DistributedDataParallel."""
+
+    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, weights):
+        super().__init__()
+        self.model, self.combiner, self.weights = model, combiner, weights
+
+    def forward(self, embeddings: torch.Tensor, labels: Mapping[str, torch.Tensor]):
+        return training_step(self.model, self.combiner, embeddings, labels, self.weights)
+
+
+def distributed_step(model: MultiTaskModel, combiner: LossCombiner, weights) -> nn.Module:
+    """`training_step` under DistributedDataParallel: the gradients are averaged over the processes."""
+    device_ids = [model.device.index] if model.device.type == "cuda" else None
+    step = _TrainingStepModule(model, combiner, weights)
+    return nn.parallel.DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=True)
+
+
+def mean_over_processes(value: float, world_size: int, device: torch.device | None = None) -> float:
+    """The mean of `value` over all processes (every process must call it); `value` itself in one."""
+    if world_size == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(tensor)
+    return float(tensor.item()) / world_size
+
+
+def from_rank_zero(value: float, world_size: int, device: torch.device | None = None) -> float:
+    """Rank 0's `value`, on every process (every process must call it); `value` itself in one."""
+    if world_size == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    torch.distributed.broadcast(tensor, src=0)
+    return float(tensor.item())

@@ -1,17 +1,31 @@
-"""A training run's configuration (`TrainingConfig`) and what the run leaves behind (`TrainingResult`)."""
+"""A training run: what defines it (`TrainingConfig`), what it decides as it goes (when to evaluate,
+`EvaluationSchedule`; when to stop, `EarlyStopping`), its resumable state (`TrainingState`, written
+to a checkpoint file) and what it leaves behind (`TrainingResult`).
+
+A checkpoint holds the weights, the optimiser, the schedule, the sampler, the random number
+generators, early stopping and the history so far, so that a resumed run ends exactly where an
+uninterrupted run would have (bit for bit). It holds tensors and plain Python values only, and is
+read with `torch.load(weights_only=True)`: loading it cannot run code.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
-from helpers.encoder import check_bool, check_int, check_number
+from helpers.checks import atomic_write, check_bool, check_int, check_number, existing_ancestor
+from helpers.evaluation import CLASSIFICATION_METRICS
 from helpers.losses import CLASS_WEIGHTINGS, LOSS_WEIGHTINGS, LossCombiner
-from helpers.metrics import CLASSIFICATION_METRICS
-from helpers.sampling import SAMPLING_STRATEGIES
+from helpers.task_data import SAMPLING_STRATEGIES, TaskBatchSampler
 
 
 @dataclass
@@ -126,6 +140,25 @@ class TrainingConfig:
             )
         self.punctuation_tasks = tuple(self.punctuation_tasks)
 
+    def check_tasks(self, tasks: Sequence[str]) -> None:
+        """ValueError when `loss_weights` or (with punctuation dropout) `punctuation_tasks` name a task
+        not in `tasks`, or `loss_weights` lacks one of them."""
+        named = {"loss_weights": list(self.loss_weights or {})}
+        if self.punctuation_dropout > 0:
+            named["punctuation_tasks"] = list(self.punctuation_tasks)
+        for field_name, names in named.items():
+            unknown = [task for task in names if task not in tasks]
+            if unknown:
+                raise ValueError(
+                    f"TrainingConfig.{field_name} names task(s) {unknown} the model lacks; "
+                    f"its tasks: {list(tasks)}"
+                )
+        missing = [task for task in tasks if self.loss_weights is not None and task not in self.loss_weights]
+        if missing:
+            raise ValueError(
+                f"TrainingConfig.loss_weights lacks a weight for task(s) {missing}; give one per task"
+            )
+
 
 @dataclass
 class TrainingResult:
@@ -167,3 +200,201 @@ class TrainingResult:
             task: {metric: float(best[f"{task}_{metric}"]) for metric in CLASSIFICATION_METRICS}
             for task in tasks
         }
+
+
+class EvaluationSchedule:
+    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it.
+
+    With `only_after_epoch`, only once: after that epoch's last step (a fixed budget, no selection).
+    """
+
+    def __init__(self, steps_per_epoch: int, per_epoch: int, only_after_epoch: int | None = None):
+        self.per_epoch = per_epoch
+        self.only_after_epoch = only_after_epoch
+        self.steps = {  # steps within an epoch after which to evaluate; the last is the epoch's end
+            round(j * steps_per_epoch / per_epoch): j for j in range(1, per_epoch + 1)
+        }
+
+    def when(self, epoch: int, step_in_epoch: int) -> float | None:
+        """The evaluation's place in epochs (`epoch` itself, or e.g. 1.5), or None: no evaluation now."""
+        evaluation = self.steps.get(step_in_epoch)  # 1, 2, ... within the epoch
+        if evaluation is None or self.only_after_epoch not in (None, epoch):
+            return None
+        return epoch if self.per_epoch == 1 else epoch - 1 + evaluation / self.per_epoch
+
+
+class EarlyStopping:
+    """Stop when the score has not improved for `patience` evaluations; remember the best state."""
+
+    def __init__(self, patience: int):
+        self.patience = check_int("patience", patience, 1)
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_state: dict | None = None
+        self.bad_epochs = 0
+
+    def update(self, score: float, epoch: int, model: nn.Module) -> bool:
+        """Record one evaluation; return True when training should stop.
+
+        Only trainable parameters are copied: frozen ones cannot have changed since.
+        """
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            self.best_state = {
+                name: parameter.detach().clone()
+                for name, parameter in model.named_parameters()
+                if parameter.requires_grad
+            }
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def restore_best(self, model: nn.Module) -> None:
+        """Put the parameters of the best evaluation back into `model`."""
+        parameters = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in (self.best_state or {}).items():
+                parameters[name].copy_(value)
+
+    def state_dict(self) -> dict:
+        return dict(vars(self))
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        vars(self).update(state)
+
+
+@dataclass
+class TrainingState:
+    """Everything a run needs to go on from where it is: its parts (each with a state dict), the
+    random number generators and the progress so far. A checkpoint holds its `state_dict()`."""
+
+    model: nn.Module
+    combiner: LossCombiner
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: TaskBatchSampler
+    rng: np.random.Generator  # punctuation dropout's draws
+    stopper: EarlyStopping
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    examples_seen: int = 0  # by this process
+    records: list[dict] = field(default_factory=list)  # one per evaluation
+    step_records: list[dict] = field(default_factory=list)  # one per optimiser step
+    losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
+    stopped_early: bool = False
+
+    PARTS = ("model", "combiner", "optimizer", "scheduler", "sampler", "stopper")  # each has a state dict
+    PROGRESS = ("epoch", "step", "examples_seen", "records", "step_records", "losses")
+
+    def state_dict(self) -> dict:
+        """Tensors and plain values only (what `torch.load(weights_only=True)` reads)."""
+        return {
+            **{name: getattr(self, name).state_dict() for name in self.PARTS},
+            **{name: getattr(self, name) for name in self.PROGRESS},
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Put a `state_dict()` back; RuntimeError/ValueError/KeyError when it does not fit the parts."""
+        for name in self.PARTS:
+            getattr(self, name).load_state_dict(state[name])
+        for name in self.PROGRESS:
+            setattr(self, name, state[name])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+
+
+CHECKPOINT_KEYS = (*TrainingState.PARTS, *TrainingState.PROGRESS, "rng", "torch_rng", "config", "run_options")
+
+
+class CheckpointError(ValueError):
+    """A training checkpoint that cannot be read, or that was written for another run."""
+
+
+def save_checkpoint(
+    path: str | Path, state: TrainingState, config: TrainingConfig, run_options: Mapping | None = None
+) -> None:
+    """Write `state`, `config` and `run_options` (plain values, e.g. the CLI's options) to a
+    checkpoint, atomically: a crash leaves the previous checkpoint in place."""
+    checkpoint = {"config": asdict(config), "run_options": dict(run_options or {}), **state.state_dict()}
+    with atomic_write(path) as handle:
+        torch.save(checkpoint, handle)
+
+
+def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> dict:
+    """Read a checkpoint written by `train_multitask`; nothing in it can run code.
+
+    FileNotFoundError when `path` is missing; CheckpointError ("... delete it or run without
+    --resume") when it is damaged, foreign or incomplete, or when `config` differs from the run that
+    wrote it (all fields but `progress` must match).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist: run without --resume (resume=False)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # random bytes, an empty or truncated file, a pickle with code in it
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable ({type(error).__name__}): delete it or run without --resume"
+        ) from None
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}): "
+            "delete it or run without --resume"
+        )
+    if config is not None:
+        check_checkpoint_config(state, config, path)
+    return state
+
+
+def check_checkpoint_config(state: Mapping[str, Any], config: TrainingConfig, path) -> None:
+    """CheckpointError naming the fields (all but `progress`) in which `config` differs from the
+    configuration of the run that wrote the checkpoint `state`."""
+    stored = {**state["config"], "progress": config.progress}
+    differing = sorted(name for name, value in asdict(config).items() if stored.get(name) != value)
+    if differing:
+        raise CheckpointError(
+            f"checkpoint {path} was written with a different training configuration "
+            f"({', '.join(differing)}): use the same options as the interrupted run, or delete it "
+            "and run without --resume"
+        )
+
+
+def checkpoint_to_resume(
+    checkpoint, resume: bool | Mapping[str, Any], config: TrainingConfig, world_size: int
+):
+    """The checkpoint's state to resume from (`resume` itself when it is one already read), or None
+    for a new run; TypeError/ValueError/CheckpointError for a checkpoint path that cannot be written
+    or a resume that cannot be done, before any work."""
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str | os.PathLike):
+            raise TypeError(f"checkpoint must be a file path (str or Path), got {type(checkpoint).__name__}")
+        path = Path(checkpoint)
+        if path.is_dir():
+            raise ValueError(
+                f"checkpoint={str(checkpoint)!r} is a folder; name a file in it, e.g. {path / 'run.pt'}"
+            )
+        if not existing_ancestor(path).is_dir():
+            raise ValueError(
+                f"checkpoint={str(checkpoint)!r}: {existing_ancestor(path)} is a file, not a folder"
+            )
+    if isinstance(resume, Mapping):
+        return resume
+    if check_bool("resume", resume) and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
+    if resume and world_size > 1:
+        raise ValueError("resuming is supported in a single process only")
+    return load_checkpoint(checkpoint, config) if resume else None
+
+
+def resume_from(state: TrainingState, checkpoint: Mapping[str, Any], path) -> None:
+    """Put a checkpoint read by `load_checkpoint` back into `state`; CheckpointError when it does not fit."""
+    try:
+        state.load_state_dict(checkpoint)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model and configuration ({error}): "
+            "delete it or run without --resume"
+        ) from error

@@ -48,6 +48,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from helpers.checks import sha256_file  # noqa: E402
 from helpers.data import (  # noqa: E402
     AUDIT_FILE,
     CHALLENGE_COLUMNS,
@@ -62,10 +63,9 @@ from helpers.data import (  # noqa: E402
     SENTIMENT_LABELS,
     SPLITS,
     has_terminal_punctuation,
+    label_from_mean,
     rater_problems,
-    sha256_file,
 )
-from helpers.label_noise import NEUTRAL_BAND  # noqa: E402  (the label rule's threshold, shared)
 
 SEED = 13
 DEFAULT_CACHE_DIR = Path("~/.cache/mtl-tutorial/archives").expanduser()
@@ -234,15 +234,6 @@ HTML_ENTITIES: dict[str, str] = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;
 _ENTITY_RE = re.compile("|".join(map(re.escape, HTML_ENTITIES)))
 
 
-def sentiment_label(rating: float) -> str:
-    """``positive`` if the mean rating is > 0.5, ``negative`` if < -0.5, else ``neutral``."""
-    if rating > NEUTRAL_BAND:
-        return "positive"
-    if rating < -NEUTRAL_BAND:
-        return "negative"
-    return "neutral"
-
-
 def clean_snippet(text: str) -> str:
     """Minimal cleaning: strip surrounding whitespace and decode the five HTML entities.
 
@@ -357,15 +348,15 @@ def build_sentiment(archive: Path) -> tuple[pd.DataFrame, dict[str, object]]:
             "ratings": raw["ratings"].where(agrees, ""),
         }
     )
-    frame["label"] = frame["rating"].map(sentiment_label)
+    frame["label"] = label_from_mean(frame["rating"].to_numpy())
     disagreeing = raw[~agrees]
     many_tweets = (raw["source"] == "tweet") & (raw["n_raters"] > 20)
     if not many_tweets[~agrees].all():  # the datasheet says so
         raise ValueError(
             "a rater file disagrees with its ground truth outside the tweets rated by >20 people"
         )
-    ground_truth_labels = disagreeing["raw_rating"].astype(float).map(sentiment_label)
-    if (ground_truth_labels != disagreeing["rater_mean"].map(sentiment_label)).any():
+    ground_truth_labels = label_from_mean(disagreeing["raw_rating"].astype(float).to_numpy())
+    if (ground_truth_labels != label_from_mean(disagreeing["rater_mean"].to_numpy(dtype=float))).any():
         raise ValueError("a rater file's mean gives another label than its ground-truth mean")
     stats: dict[str, object] = {
         "raw_rows": len(frame),

@@ -6,7 +6,7 @@ Runs the training CLI with notebook 03's plan (heads first on the frozen encoder
 layers from the frozen-prefix cache; class-weighted loss; punctuation dropout; the model selected
 on the validation split, never on the test split) on ALL training data of both tasks, then scores
 the saved model on the full test split next to the baselines and the label-noise ceiling
-(`helpers.reports`, the same functions notebook 04 uses), and writes
+(`helpers.analysis.reports`, the same functions notebook 04 uses), and writes
 `benchmarks/full_run.json` (everything, machine-readable) and `benchmarks/FULL_RUN.md` (a summary).
 The model stays in `--out` (`models/` is ignored by git). Notebook 04 shows these numbers next to
 its own in-budget run; tests/test_full_run.py checks the file's schema and that its command is
@@ -47,8 +47,8 @@ RESULT_KEYS = (
 
 
 def cli_command(out: Path) -> list[str]:
-    """The training command as run: `python -m helpers.train --out OUT --overwrite` and the recipe."""
-    return ["python", "-m", "helpers.train", "--out", str(out), "--overwrite", *RECIPE]
+    """The training command as run: `python -m helpers.tool.cli --out OUT --overwrite` and the recipe."""
+    return ["python", "-m", "helpers.tool.cli", "--out", str(out), "--overwrite", *RECIPE]
 
 
 def git(*arguments: str) -> str:
@@ -78,11 +78,11 @@ def probe_scores(seed: int = 0) -> dict:
     the training data, scored on the full test split (like the fine-tuned model)."""
     import torch
 
+    from helpers.analysis.probes import fit_linear_probe
+    from helpers.analysis.reports import macro_f1_by_source
     from helpers.data import TASK_LABELS, load_sentiment
-    from helpers.evaluation import sentence_embeddings
-    from helpers.metrics import classification_scores, fit_linear_probe
+    from helpers.evaluation import classification_scores, sentence_embeddings
     from helpers.model import MultiTaskModel
-    from helpers.reports import macro_f1_by_source
     from helpers.task_data import load_task_data
 
     torch.manual_seed(seed)
@@ -191,11 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         return completed.returncode
     report = json.loads(completed.stdout.strip().splitlines()[-1])
 
-    from helpers.model import MultiTaskModel
-    from helpers.reports import baseline_test_scores, model_test_scores
+    from helpers.analysis.reports import baseline_test_scores, model_test_scores
+    from helpers.tool.saving import load_model
 
     start = time.perf_counter()
-    model = MultiTaskModel.load(ROOT / args.out, device="cpu")
+    model = load_model(ROOT / args.out, device="cpu")
     record = json.loads((ROOT / args.out / "training.json").read_text())
     test = {"fine-tuned (this run)": model_test_scores(model)}
     test["frozen embeddings + logistic regression"] = probe_scores()

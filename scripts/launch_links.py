@@ -91,8 +91,9 @@ def with_colab_cell(notebook: nbformat.NotebookNode, repo: str) -> nbformat.Note
     old = next((cell for cell in notebook.cells if cell.get("id") == COLAB_CELL_ID), None)
     cells = [cell for cell in notebook.cells if cell.get("id") != COLAB_CELL_ID]
     new = nbformat.v4.new_code_cell(colab_cell_source(repo), id=COLAB_CELL_ID)
-    if old is not None:  # keep the execution count and (empty) outputs of an executed copy
+    if old is not None:  # keep what running it added: execution count, (empty) outputs, papermill's tags
         new.execution_count = old.get("execution_count")
+        new.metadata = old.get("metadata", {})
         new.outputs = old.get("outputs", [])
     first_code = next(i for i, cell in enumerate(cells) if cell.cell_type == "code")
     cells.insert(first_code, new)

@@ -1,6 +1,8 @@
-"""Shared fixtures: the pre-trained encoder is loaded once per test session (it takes seconds)."""
+"""Shared fixtures and tiny data; the pre-trained encoder is loaded once per session (it takes seconds)."""
 
+import numpy as np
 import pytest
+import torch
 
 from helpers.encoder import load_encoder
 
@@ -41,3 +43,34 @@ def make_model(encoder):
         return MultiTaskModel(task_labels or TWO_TASKS, backbone, encoder[0].tokenizer, **options)
 
     return build
+
+
+FOUR_TEXTS = ["Is this thing on?", "Turn it off.", "What a day!", "The rain stopped at noon."]
+SIX_TEXTS = ["Shut the window.", "Is it late?", "What a mess!", "It rained.", "Go home.", "Why?"]
+
+
+def tiny_examples():
+    """Six labelled sentences per task, as `{task: TaskData}`."""
+    from helpers.task_data import TaskData
+
+    return {
+        "sentence_type": TaskData(TINY_TYPES, np.array(TINY_TYPE_LABELS)),
+        "sentiment": TaskData(TINY_MOODS, np.array(TINY_MOOD_LABELS)),
+    }
+
+
+def tiny_split():
+    """(train, validation): the tiny examples, both."""
+    examples = tiny_examples()
+    return examples, examples
+
+
+def quick_config(**options):
+    """A one-epoch TrainingConfig in batches of 4, quiet; `options` change fields."""
+    from helpers.training_config import TrainingConfig
+
+    return TrainingConfig(**{"epochs": 1, "batch_size": 4, "progress": False, **options})
+
+
+def submodule_modes(module: torch.nn.Module) -> dict[str, bool]:
+    return {name: submodule.training for name, submodule in module.named_modules()}

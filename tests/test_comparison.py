@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.comparison import clearly_above, mean_sd_table, noise, seed_summary, within_noise
+from helpers.analysis.comparison import clearly_above, mean_sd_table, noise, seed_summary, within_noise
 
 
 def test_seed_summary_gives_mean_and_sample_sd_per_configuration_in_order():

@@ -211,7 +211,7 @@ def test_sentiment_labels_follow_rating(sentiment):
     [(0.5, "neutral"), (0.5001, "positive"), (-0.5, "neutral"), (-0.5001, "negative"), (3.9, "positive")],
 )
 def test_sentiment_label_rule(rating, label):
-    assert bd.sentiment_label(rating) == label
+    assert hd.label_from_mean(rating) == label
 
 
 def test_clean_snippet():

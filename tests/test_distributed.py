@@ -14,10 +14,10 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import freezing
-from helpers.distributed import shard
 from helpers.model import MultiTaskModel
 from helpers.task_data import TaskData
-from helpers.training import train_multitask
+from helpers.tool.saving import load_model
+from helpers.training import shard, train_multitask
 from helpers.training_config import TrainingConfig
 from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES, TWO_TASKS
 
@@ -128,7 +128,7 @@ def test_torchrun_trains_the_cli_and_rank_zero_saves_a_loadable_model(tmp_path):
     out = tmp_path / "model"
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "helpers.train", "--out", str(out), "--epochs", "1", "--max-train-per-task", "32",
+        "-m", "helpers.tool.cli", "--out", str(out), "--epochs", "1", "--max-train-per-task", "32",
         "--max-eval-per-task", "16", "--unfreeze-top-k", "1", "--batch-size", "8", "--no-progress",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -137,5 +137,5 @@ def test_torchrun_trains_the_cli_and_rank_zero_saves_a_loadable_model(tmp_path):
     reports = [line for line in result.stdout.splitlines() if line.startswith("{")]
     assert len(reports) == 1, "only rank 0 reports"
     assert set(json.loads(reports[0])["test"]) == {"sentence_type", "sentiment"}
-    model = MultiTaskModel.load(out, device="cpu")
+    model = load_model(out, device="cpu")
     assert set(model.predict(["Is it raining?"])) == {"sentence_type", "sentiment"}

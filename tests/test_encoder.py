@@ -7,6 +7,8 @@ import pytest
 import torch
 
 from helpers import encoder as enc
+from helpers import encoder as encoder_module
+from helpers.encoder import embed, resolve_device
 
 SENTENCES = [
     "The cat sat on the mat.",
@@ -139,3 +141,68 @@ def test_long_text_is_truncated_to_the_model_limit(encoder):
     batch = enc.tokenize(encoder, [long_text])
     assert batch["input_ids"].shape[1] == encoder.max_seq_length == 256
     assert enc.embed(encoder, [long_text]).shape == (1, enc.EMBEDDING_DIM)
+
+
+def _no_embedding(*args, **kwargs):
+    raise AssertionError("no embedding work may start")
+
+
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"batch_size": 0}, ValueError, "batch_size must be at least 1, got 0"),
+        ({"batch_size": "8"}, TypeError, "batch_size must be an integer"),
+        ({"max_length": 100_000}, ValueError, "max_length must be between 1 and 512, got 100000"),
+        ({"max_length": 0}, ValueError, "max_length must be between 1 and 512"),
+        ({"pooling": "avg"}, ValueError, "unknown pooling strategy 'avg'"),
+        ({"normalize_embeddings": "no"}, TypeError, "normalize_embeddings must be True or False"),
+    ],
+)
+def test_embed_checks_its_options(encoder, options, error, message):
+    with pytest.raises(error, match=message):
+        embed(encoder, ["fine"], **options)
+
+
+@pytest.mark.parametrize("texts", [42, b"bytes", {"a": 1}, [1, 2, 3]])
+def test_texts_that_are_not_strings_are_type_errors(encoder, make_model, texts):
+    model = make_model()
+    for call in (lambda: embed(encoder, texts), lambda: model.predict(texts), lambda: model.tokenize(texts)):
+        with pytest.raises(TypeError, match="expected a string|item 0"):
+            call()
+
+
+def test_an_unavailable_accelerator_is_refused_up_front():
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        encoder_module.resolve_device("cuda")
+
+
+@pytest.mark.parametrize("device", ["meta", "xpu", "cuda:99" if torch.cuda.is_available() else "cuda"])
+def test_unsupported_or_missing_devices_are_refused(device):
+    with pytest.raises(ValueError, match=repr(device)):
+        resolve_device(device)
+
+
+def test_tokenizing_no_texts_gives_an_empty_batch(make_model, encoder):
+    model = make_model()
+    for batch in (model.tokenize([]), encoder_module.tokenize(encoder, [])):
+        assert set(batch) >= {"input_ids", "attention_mask"}
+        assert all(tensor.shape[0] == 0 for tensor in batch.values())
+    assert (
+        model.tokenize(["a b"])["input_ids"].tolist()
+        == encoder_module.tokenize(encoder, ["a b"])["input_ids"].tolist()
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"device": "meta"}, ValueError, "not supported"),
+        ({"model_dir": 5}, TypeError, "model_dir must be a folder"),
+    ],
+)
+def test_load_encoder_checks_its_arguments_before_hashing(monkeypatch, options, error, message):
+    monkeypatch.setattr(encoder_module, "verify_model_dir", _no_embedding)
+    with pytest.raises(error, match=message):
+        encoder_module.load_encoder(**options)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from helpers import freezing
+from helpers.optimization import parameter_groups
 
 TEXTS = ["Stop that.", "Why not?", "It works!", "The sky is grey."]
 
@@ -11,7 +12,7 @@ TEXTS = ["Stop that.", "Why not?", "It works!", "The sky is grey."]
 def train_step(model):
     """One AdamW step on both tasks; returns {name: (before, after)} for every parameter."""
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    groups = freezing.parameter_groups(model, encoder_lr=1e-3, head_lr=1e-2)
+    groups = parameter_groups(model, encoder_lr=1e-3, head_lr=1e-2)
     optimizer = torch.optim.AdamW(groups)
     logits = model(model.tokenize(TEXTS))
     loss = sum(
@@ -39,7 +40,7 @@ def test_freeze_all_leaves_nothing_to_train(make_model):
     model = make_model()
     freezing.freeze_all(model)
     assert freezing.count_parameters(model) == 0
-    assert freezing.parameter_groups(model, encoder_lr=1e-3) == []
+    assert parameter_groups(model, encoder_lr=1e-3) == []
 
 
 def test_freeze_backbone_trains_only_the_heads(make_model):
@@ -74,20 +75,6 @@ def test_unfreeze_top_k_with_embeddings_and_bounds(make_model):
     assert freezing.frozen_prefix_length(model) == 0
     with pytest.raises(ValueError):
         freezing.unfreeze_top_k(model, 7)
-
-
-def test_layer_wise_learning_rates_decay_downwards(make_model):
-    model = make_model()
-    groups = freezing.parameter_groups(model, encoder_lr=1e-4, head_lr=1e-3, layer_decay=0.5)
-    rates = {group["name"]: group["lr"] for group in groups}
-    assert rates["layer 5"] == pytest.approx(1e-4)
-    assert rates["layer 4"] == pytest.approx(5e-5)
-    assert rates["layer 0"] == pytest.approx(1e-4 * 0.5**5)
-    assert rates["embeddings"] == pytest.approx(1e-4 * 0.5**6)
-    assert rates["head: sentiment"] == pytest.approx(1e-3)
-    assert all(group["weight_decay"] == 0.0 for group in groups if "no decay" in group["name"])
-    grouped = sum(p.numel() for group in groups for p in group["params"])
-    assert grouped == freezing.count_parameters(model)
 
 
 def test_a_copy_shares_the_frozen_part_and_trains_its_own(make_model):

@@ -1,4 +1,4 @@
-"""helpers.label_noise: the label rule, rater resampling, the label-noise ceiling and error bins."""
+"""helpers.analysis.label_noise: the label rule, rater resampling, the label-noise ceiling and error bins."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import f1_score
 
-from helpers import label_noise as ln
-from helpers.data import SENTIMENT_LABELS, load_sentiment, parse_ratings
+from helpers.analysis import label_noise as ln
+from helpers.data import NEUTRAL_BAND, SENTIMENT_LABELS, label_from_mean, load_sentiment, parse_ratings
 from tests.build_script import load_build_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def _unanimous_frame() -> pd.DataFrame:
         {
             "source": [source for source, _ in rows],
             "ratings": [";".join(map(str, ratings)) for _, ratings in rows],
-            "label": [str(ln.label_from_mean(np.mean(r) if r else 0.0)) for _, r in rows],
+            "label": [str(label_from_mean(np.mean(r) if r else 0.0)) for _, r in rows],
         }
     )
 
@@ -59,33 +59,36 @@ def _unanimous_frame() -> pd.DataFrame:
 # --- the label rule -------------------------------------------------------------------------
 
 
-def test_the_build_uses_this_modules_threshold():
-    assert load_build_script().NEUTRAL_BAND is ln.NEUTRAL_BAND
+def test_the_build_labels_with_the_one_rule():
+    assert load_build_script().label_from_mean is label_from_mean
 
 
-@pytest.mark.parametrize("rating", [-4.0, -0.5000001, -0.5, -0.4999, 0.0, 0.4999, 0.5, 0.5000001, 1e-9, 4.0])
-def test_label_from_mean_is_the_build_rule(rating):
-    build = load_build_script()
-    assert ln.label_from_mean(rating) == build.sentiment_label(rating)
-    assert ln.label_from_mean([rating, rating]).tolist() == [build.sentiment_label(rating)] * 2
+@pytest.mark.parametrize(
+    ("rating", "label"),
+    [(-4.0, "negative"), (-0.5000001, "negative"), (-0.5, "neutral"), (0.0, "neutral"), (0.5, "neutral"),
+     (0.5000001, "positive"), (4.0, "positive")],
+)  # fmt: skip
+def test_label_from_mean_has_inclusive_neutral_edges(rating, label):
+    assert label_from_mean(rating) == label
+    assert label_from_mean([rating, rating]).tolist() == [label] * 2
 
 
 def test_label_from_mean_keeps_shape():
     means = np.array([[-1.0, 0.5], [0.51, -0.5]])
-    assert ln.label_from_mean(means).tolist() == [["negative", "neutral"], ["positive", "neutral"]]
+    assert label_from_mean(means).tolist() == [["negative", "neutral"], ["positive", "neutral"]]
 
 
 def test_label_rule_reproduces_every_committed_label(sentiment):
     # The build labels the stored (rounded) mean `rating`; the rule must give the same label...
-    assert (ln.label_from_mean(sentiment["rating"].to_numpy()) == sentiment["label"].to_numpy()).all()
+    assert (label_from_mean(sentiment["rating"].to_numpy()) == sentiment["label"].to_numpy()).all()
     # ... and so does the mean of the parsed individual ratings, for every sentence that has them
     # (checked first: no exception; 321 of these means lie exactly on +-0.5 and are neutral). The
     # 199 tweets without ratings are the ones whose published ratings do not give their mean.
     rated = _rated(sentiment)
     assert len(rated) == 23410 and len(sentiment) - len(rated) == 199
     means = np.array([panel.mean() for panel in _panels(rated)])
-    assert (ln.label_from_mean(means) == rated["label"].to_numpy()).all()
-    assert (np.abs(means) == ln.NEUTRAL_BAND).sum() > 0  # the inclusive edge is exercised
+    assert (label_from_mean(means) == rated["label"].to_numpy()).all()
+    assert (np.abs(means) == NEUTRAL_BAND).sum() > 0  # the inclusive edge is exercised
 
 
 # --- resampling -----------------------------------------------------------------------------
@@ -170,19 +173,6 @@ def test_ceiling_is_sklearns_macro_f1_of_the_resampled_labels(test_split):
     assert table.loc["tweet", "macro_f1"] == pytest.approx(np.mean(tweet_scores), abs=1e-12)
 
 
-def test_vectorised_macro_f1_matches_sklearn_with_absent_classes():
-    rng = np.random.default_rng(4)
-    truth = rng.choice([0, 2], size=30).astype(np.int8)  # no neutral in the truth
-    predicted = rng.integers(0, 3, size=(6, 30)).astype(np.int8)
-    predicted[0] = truth  # perfect row
-    predicted[1] = 0  # a row that never predicts two of the classes
-    expected = [f1_score(truth, row, average="macro") for row in predicted]
-    assert ln._macro_f1_rows(truth, predicted) == pytest.approx(expected, abs=1e-12)
-
-
-# --- model errors by rater disagreement -----------------------------------------------------
-
-
 def test_error_rate_by_disagreement_bins_and_wilson_intervals():
     rng = np.random.default_rng(0)
     sd = rng.uniform(0, 2, size=400)
@@ -250,9 +240,9 @@ def test_bootstrap_input_errors(kwargs, error, match):
 
 def test_other_input_errors(test_split):
     with pytest.raises(ValueError, match="NaN"):
-        ln.label_from_mean([0.1, np.nan])
+        label_from_mean([0.1, np.nan])
     with pytest.raises(TypeError, match="numeric"):
-        ln.label_from_mean(["0.1"])
+        label_from_mean(["0.1"])
     boot = ln.bootstrap_rater_labels([np.array([1, 2])] * 3, 4, 0)
     with pytest.raises(ValueError, match="shapes"):
         ln.label_flip_rate(boot, ["positive"] * 2)

@@ -5,9 +5,14 @@ import pytest
 import torch
 
 from helpers import freezing
-from helpers.model import MultiTaskModel
-from helpers.saving import NotASavedModelError
-from tests.conftest import TWO_TASKS
+from helpers.encoder import resolve_device
+from helpers.model import MultiTaskModel, eval_mode, modes_restored
+from helpers.tool.saving import (
+    NotASavedModelError,
+    load_model,
+    save_model,
+)
+from tests.conftest import FOUR_TEXTS, TWO_TASKS, submodule_modes
 
 TEXTS = ["Is this thing on?", "Turn it off.", "What a day!", "The rain stopped at noon.", "meh"]
 
@@ -164,8 +169,8 @@ def test_save_and_load_round_trip(make_model, tmp_path):
     with torch.no_grad():  # make the weights differ from the pre-trained ones
         model.layers[5].output.dense.bias.add_(0.05)
     saved = model.predict_proba(TEXTS)
-    model.save(tmp_path / "model")
-    loaded = MultiTaskModel.load(tmp_path / "model", device="cpu")
+    save_model(model, tmp_path / "model")
+    loaded = load_model(tmp_path / "model", device="cpu")
     assert loaded.task_labels == model.task_labels and loaded.config == model.config
     for task in TWO_TASKS:
         np.testing.assert_allclose(loaded.predict_proba(TEXTS)[task], saved[task], atol=1e-6)
@@ -174,20 +179,20 @@ def test_save_and_load_round_trip(make_model, tmp_path):
 
 def test_save_replaces_an_old_model_and_leaves_no_temporary_files(make_model, tmp_path):
     model = make_model()
-    model.save(tmp_path / "model")
-    model.save(tmp_path / "model")
+    save_model(model, tmp_path / "model")
+    save_model(model, tmp_path / "model")
     assert [p.name for p in tmp_path.iterdir()] == ["model"]
 
 
 def test_loading_a_missing_directory_names_it(tmp_path):
     with pytest.raises(NotASavedModelError, match="nowhere"):
-        MultiTaskModel.load(tmp_path / "nowhere")
+        load_model(tmp_path / "nowhere")
 
 
 def test_loading_a_directory_that_is_not_a_model_says_what_is_missing(tmp_path):
     (tmp_path / "heads.safetensors").write_bytes(b"")
     with pytest.raises(NotASavedModelError, match="missing multitask_config.json"):
-        MultiTaskModel.load(tmp_path)
+        load_model(tmp_path)
 
 
 def test_parameter_summary_counts_trainable_and_frozen(make_model):
@@ -236,7 +241,74 @@ def test_odd_but_valid_text_works(make_model):
 def test_device_defaults_to_cpu_without_an_accelerator(make_model):
     if torch.cuda.is_available() or torch.backends.mps.is_available():
         pytest.skip("an accelerator is present")
-    from helpers.model import resolve_device
 
     assert resolve_device() == torch.device("cpu")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.fixture
+def saved(make_model, tmp_path):
+    """A model saved in tmp_path/model, and the model."""
+    model = make_model()
+    save_model(model, tmp_path / "model")
+    return tmp_path / "model", model
+
+
+def test_predict_does_not_switch_the_backbone_into_training_mode(saved):
+    directory, built = saved
+    for model in (built, load_model(directory, device="cpu")):
+        batch = model.tokenize(FOUR_TEXTS)
+        with torch.inference_mode():
+            first = model.encode(batch)
+        model.predict(["anything"])
+        with torch.inference_mode():
+            second = model.encode(batch)
+        assert torch.equal(first, second)
+
+
+def test_mode_context_managers_restore_each_submodule():
+    module = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Sequential(torch.nn.Dropout(0.5)))
+    module[1].eval()
+    before = submodule_modes(module)
+    with eval_mode(module):
+        assert not any(submodule_modes(module).values())
+    assert submodule_modes(module) == before
+    with pytest.raises(RuntimeError), modes_restored(module):
+        module.train()
+        raise RuntimeError
+    assert submodule_modes(module) == before
+
+
+@pytest.mark.parametrize(
+    "task_labels, options, error, message",
+    [
+        (["sentiment"], {}, TypeError, "task_labels must map"),
+        ({}, {}, ValueError, "at least one task"),
+        ({"sentiment": "negative"}, {}, TypeError, "must be a list of names"),
+        ({"sentiment": ["only"]}, {}, ValueError, "at least 2 label names"),
+        ({"sentiment": ["a", "a"]}, {}, ValueError, "repeated label names"),
+        ({"senti.ment": ["a", "b"]}, {}, ValueError, "without '.'"),
+        ({"s": ["a", "b"]}, {"dropout": 1.5}, ValueError, r"dropout must be a finite number in \[0.0, 1.0\)"),
+        ({"s": ["a", "b"]}, {"max_length": 10_000}, ValueError, "max_length must be between 1 and 512"),
+        ({"s": ["a", "b"]}, {"head": "deep"}, ValueError, "unknown head kind"),
+        ({"s": ["a", "b"]}, {"pooling": "avg"}, ValueError, "unknown pooling"),
+        ({"s": ["a", "b"]}, {"device": "gpu"}, ValueError, "not a device name"),
+    ],
+)
+def test_the_model_checks_its_configuration(make_model, task_labels, options, error, message):
+    with pytest.raises(error, match=message):
+        make_model(task_labels, **options) if task_labels else MultiTaskModel(task_labels, **options)
+
+
+@pytest.mark.parametrize(
+    "batch_size, error", [(0, ValueError), (-1, ValueError), ("64", TypeError), (2.0, TypeError)]
+)
+def test_predict_checks_the_batch_size(make_model, batch_size, error):
+    with pytest.raises(error, match="batch_size"):
+        make_model().predict(FOUR_TEXTS, batch_size=batch_size)
+
+
+@pytest.mark.parametrize("task", ["__class__", "keys", "training", "forward"])
+def test_task_names_that_clash_with_module_dict_attributes_are_refused(make_model, task):
+    with pytest.raises(ValueError, match=f"task name '{task}' is reserved"):
+        make_model({task: ["a", "b"]})

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers.plots import plot_embedding_map  # noqa: E402
+from helpers.analysis.plots import plot_embedding_map  # noqa: E402
 
 
 def test_embedding_map_uses_the_given_palette_and_refuses_a_short_one():
@@ -25,7 +25,7 @@ def test_embedding_map_uses_the_given_palette_and_refuses_a_short_one():
 def test_confusion_heatmap_shows_row_shares_and_counts():
     import matplotlib.pyplot as plt
 
-    from helpers.plots import confusion_heatmap
+    from helpers.analysis.plots import confusion_heatmap
 
     fig, ax = plt.subplots()
     confusion_heatmap(["a", "a", "a", "b"], ["a", "b", "b", "b"], ["a", "b"], title="toy", ax=ax)

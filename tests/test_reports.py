@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
+from helpers.analysis.reports import (
+    STRIPPED,
+    macro_f1_by_source,
+    sentence_type_views,
+    stripped_punctuation_ceiling,
+)
 from helpers.data import SENTENCE_TYPE_LABELS
-from helpers.reports import STRIPPED, macro_f1_by_source, sentence_type_views, stripped_punctuation_ceiling
 
 
 def test_the_stripped_punctuation_ceiling_reads_exclamations_as_statements():

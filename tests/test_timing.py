@@ -2,7 +2,7 @@
 
 import time
 
-from helpers.timing import interleaved_items_per_second, items_per_second
+from helpers.analysis.timing import interleaved_items_per_second, items_per_second
 
 
 def test_items_per_second_is_items_over_the_median_time():

@@ -33,16 +33,3 @@ def interleaved_items_per_second(
 def items_per_second(run: Callable[[], object], n_items: int, repeats: int = 3, warmup: int = 1) -> float:
     """Median throughput of `run()`, which processes `n_items` items each time."""
     return interleaved_items_per_second({"run": run}, n_items, repeats, warmup)["run"]
-
-
-class Stopwatch:
-    """Wall-clock time of a block: `with Stopwatch() as clock: ...`, then `clock.seconds`."""
-
-    seconds = float("nan")  # until the block has ended
-
-    def __enter__(self) -> Stopwatch:
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exception) -> None:
-        self.seconds = time.perf_counter() - self._start

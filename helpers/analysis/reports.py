@@ -3,7 +3,7 @@
 The same test sentences, scored the same way, for a trained model and for what it is compared
 with: the VADER lexicon with its default and with tuned thresholds, the rule-based tagger with
 opener lists learned from the training split, the label-noise ceiling of the sentiment labels
-(`helpers.label_noise`), and the ceiling that the sentence-type label rule leaves once the final
+(`helpers.analysis.label_noise`), and the ceiling that the sentence-type label rule leaves once the final
 punctuation is gone (`stripped_punctuation_ceiling`). Every score is a macro-F1 in 0..1.
 """
 
@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from helpers.baselines import RuleBasedTagger, tune_vader_thresholds, vader_compound, vader_labels
+from helpers.analysis.label_noise import label_noise_ceiling
+from helpers.analysis.tagger import RuleBasedTagger
+from helpers.analysis.vader import tune_vader_thresholds, vader_compound, vader_labels
 from helpers.data import (
     SENTENCE_TYPE_LABELS,
     TASK_LABELS,
@@ -23,9 +25,7 @@ from helpers.data import (
     load_sentence_types,
     load_sentiment,
 )
-from helpers.evaluation import Caches, predict_labels
-from helpers.label_noise import label_noise_ceiling
-from helpers.metrics import classification_scores
+from helpers.evaluation import Caches, classification_scores, predict_labels
 from helpers.model import MultiTaskModel
 from helpers.task_data import TaskData, load_task_data, task_data
 

@@ -1,10 +1,29 @@
-"""The linear probe solves its problem to the optimum, so its predictions do not depend on threads."""
+"""helpers.analysis.probes: linear probes, nearest-neighbour votes, confident mistakes."""
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from helpers.metrics import cross_validated_probe_predictions, fit_linear_probe
+from helpers.analysis.probes import confident_mistakes, cross_validated_probe_predictions, fit_linear_probe
+
+
+def test_confident_mistakes_are_wrong_and_sorted():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    table = confident_mistakes(["a", "b", "c", "d"], ["x", "x", "y", "y"], probabilities, ["x", "y"], n=5)
+    assert list(table.text) == ["b", "c"]
+    assert (table.true != table.predicted).all()
+    assert table.confidence.is_monotonic_decreasing
+
+
+def test_nearest_neighbour_scores_see_clusters_and_not_noise():
+    from helpers.analysis.probes import nearest_neighbour_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 40)
+    centres = rng.normal(size=(3, 16)) * 5
+    clustered = centres[np.repeat([0, 1, 2], 40)] + rng.normal(size=(120, 16))
+    assert nearest_neighbour_scores(clustered, labels)["macro_f1"] > 0.95
+    assert nearest_neighbour_scores(rng.normal(size=(120, 16)), labels)["macro_f1"] < 0.6
 
 
 def _ill_conditioned_features(n: int = 600, d: int = 64, seed: int = 0):

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import warnings
 
-import numpy as np
-import torch
-
 from helpers.memory import return_large_blocks_to_os
+from helpers.tool.processes import seed_everything
 
 FIGURE_SIZE = (7.0, 4.0)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so that a re-run gives the same numbers."""
-    random.seed(seed)
-    np.random.seed(seed)  # noqa: NPY002 -- libraries such as scikit-learn may use the global generator
-    torch.manual_seed(seed)
 
 
 def setup_notebook(seed: int = 42) -> None:

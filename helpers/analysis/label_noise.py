@@ -1,8 +1,8 @@
 """How well the sentiment labels agree with themselves: rater resampling and the label-noise ceiling.
 
 Every sentence in ``data/sentiment.csv`` was rated by a panel of people (mostly about 20) on
--4..+4, and its 3-class label comes from the panel's mean rating (:func:`label_from_mean`, the
-same rule as the data build). A different panel of the same kind of people would give a slightly
+-4..+4, and its 3-class label comes from the panel's mean rating (``helpers.data.label_from_mean``,
+the rule of the data build). A different panel of the same kind of people would give a slightly
 different mean, and for sentences near the +-0.5 thresholds a different label. This module
 measures that:
 
@@ -22,19 +22,16 @@ The data are Hutto & Gilbert (2014), *VADER*, ICWSM-14 (see ``data/README.md``).
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from helpers.data import RATING_RANGE, SENTIMENT_LABELS, parse_ratings
+from helpers.checks import check_int
+from helpers.data import RATING_RANGE, SENTIMENT_LABELS, parse_ratings, sentiment_codes
+from helpers.evaluation import confusion_counts, macro_f1_over_present_classes
 
-# The label rule of the data build (scripts/build_data.py imports it from here): `positive` if the
-# mean rating is > NEUTRAL_BAND, `negative` if < -NEUTRAL_BAND, otherwise `neutral` (a mean of
-# exactly +-NEUTRAL_BAND is neutral).
-NEUTRAL_BAND = 0.5
 CONFIDENCE = 0.95  # of every interval in this module
 ALL = "all"  # the row of `label_noise_ceiling` that pools every group
 
@@ -45,15 +42,6 @@ _CHUNK_ELEMENTS = 1 << 23  # resampled ratings drawn at once (bounds memory; fix
 # --------------------------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------------------------
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int >= ``minimum``; TypeError for a non-integer (or bool), ValueError if smaller."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
 
 
 def _finite_floats(name: str, values: object) -> np.ndarray:
@@ -87,26 +75,6 @@ def _label_codes(name: str, labels: object) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # The label rule and rater resampling
 # --------------------------------------------------------------------------------------------
-
-
-def _codes_from_mean(mean_ratings: np.ndarray) -> np.ndarray:
-    """The label rule on float means of any shape, as int8 codes (0 negative, 1 neutral, 2 positive)."""
-    return (1 + (mean_ratings > NEUTRAL_BAND).astype(np.int8) - (mean_ratings < -NEUTRAL_BAND)).astype(
-        np.int8
-    )
-
-
-def label_from_mean(mean_ratings: float | Sequence[float] | np.ndarray) -> np.ndarray:
-    """The data build's label rule, vectorised: mean ratings of any shape -> labels of that shape.
-
-    A mean rating (on the -4..+4 scale) > ``NEUTRAL_BAND`` (0.5) is ``positive``, < -0.5
-    ``negative`` and anything in between, both ends included, ``neutral`` -- exactly the rule
-    ``scripts/build_data.py`` used for ``data/sentiment.csv`` (it imports ``NEUTRAL_BAND`` from
-    here). Returns a str array (values from ``helpers.data.SENTIMENT_LABELS``) of the input's
-    shape; a scalar gives a 0-d array. Raises TypeError for non-numeric input and ValueError for
-    NaN or infinite means (a missing rating has no label).
-    """
-    return _LABELS[_codes_from_mean(_finite_floats("mean_ratings", mean_ratings))]
 
 
 def _rating_panels(ratings: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -144,7 +112,7 @@ def _bootstrap_codes(panels: list[np.ndarray], n_bootstrap: int, seed: int) -> n
             block = values[start : start + step]  # (m, size)
             picks = rng.integers(0, size, size=(n_bootstrap, len(block), size), dtype=np.int16)
             sums = np.take_along_axis(block[None], picks, axis=2).sum(axis=2, dtype=np.int32)  # (B, m)
-            codes[:, rows[start : start + step]] = _codes_from_mean(sums / size)
+            codes[:, rows[start : start + step]] = sentiment_codes(sums / size)
     return codes
 
 
@@ -167,8 +135,8 @@ def bootstrap_rater_labels(ratings: Sequence[np.ndarray], n_bootstrap: int, seed
     integers, and ValueError if a sentence has no ratings (drop rows with an empty ``ratings``
     cell first), ratings outside -4..+4 or non-integer, ``n_bootstrap < 1`` or ``seed < 0``.
     """
-    n_bootstrap = _check_int("n_bootstrap", n_bootstrap, 1)
-    seed = _check_int("seed", seed, 0)
+    n_bootstrap = check_int("n_bootstrap", n_bootstrap, 1)
+    seed = check_int("seed", seed, 0)
     return _LABELS[_bootstrap_codes(_rating_panels(ratings), n_bootstrap, seed)]
 
 
@@ -199,24 +167,6 @@ def label_flip_rate(boot_labels: np.ndarray, labels: Sequence[str] | np.ndarray)
 # --------------------------------------------------------------------------------------------
 
 
-def _macro_f1_rows(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """Macro-F1 of every row of ``predicted`` (B, n) codes against ``truth`` (n,) codes: shape (B,).
-
-    Identical to ``sklearn.metrics.f1_score(truth, row, average="macro")`` per row, as
-    ``helpers.metrics.classification_scores`` scores a model (the tests check it): the mean F1 over
-    the classes that occur in the truth or in that row; counted for all rows at once.
-    """
-    k = len(SENTIMENT_LABELS)
-    n_rows = predicted.shape[0]
-    cells = (np.arange(n_rows)[:, None] * k * k + truth[None, :].astype(np.int64) * k + predicted).ravel()
-    confusion = np.bincount(cells, minlength=n_rows * k * k).reshape(n_rows, k, k)  # [row, true, pred]
-    true_pos = np.diagonal(confusion, axis1=1, axis2=2)
-    denominator = confusion.sum(axis=2) + confusion.sum(axis=1)  # 2 tp + fp + fn
-    present = denominator > 0  # the class occurs in the truth or in the row
-    f1 = np.divide(2 * true_pos, denominator, out=np.zeros(true_pos.shape), where=present)
-    return f1.sum(axis=1) / present.sum(axis=1)
-
-
 def label_noise_ceiling(
     frame: pd.DataFrame, n_bootstrap: int = 200, seed: int = 0, by: str | None = "source"
 ) -> pd.DataFrame:
@@ -227,7 +177,7 @@ def label_noise_ceiling(
     not reproduce their mean, see ``data/README.md``) are skipped and counted. For each of
     ``n_bootstrap`` resamples (:func:`bootstrap_rater_labels`, seeded by ``seed``) the resampled
     labels are scored against the committed labels with macro-F1 (sklearn's ``f1_score(...,
-    average="macro")``, as ``helpers.metrics.classification_scores`` scores a model: the mean F1
+    average="macro")``, as ``helpers.evaluation.classification_scores`` scores a model: the mean F1
     of the classes that occur in the committed or the resampled labels).
 
     Returns one row for all sentences (index ``"all"``) and, unless ``by`` is None, one per group
@@ -255,8 +205,8 @@ def label_noise_ceiling(
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
-    n_bootstrap = _check_int("n_bootstrap", n_bootstrap, 1)
-    seed = _check_int("seed", seed, 0)
+    n_bootstrap = check_int("n_bootstrap", n_bootstrap, 1)
+    seed = check_int("seed", seed, 0)
     columns = ["label", "ratings", *([by] if by is not None else [])]
     missing = [column for column in columns if column not in frame.columns]
     if missing:
@@ -275,7 +225,9 @@ def label_noise_ceiling(
         if n_used == 0:
             scores = np.full(1, np.nan)
         else:
-            scores = _macro_f1_rows(truth[mask_used], codes[:, mask_used])
+            scores = macro_f1_over_present_classes(
+                confusion_counts(truth[mask_used], codes[:, mask_used], len(SENTIMENT_LABELS))
+            )
         tail = (1 - CONFIDENCE) / 2 * 100
         agreement = (codes[:, mask_used] == truth[mask_used][None, :]).mean() if n_used else np.nan
         return {
@@ -331,7 +283,7 @@ def error_rate_by_disagreement(
     integer, and ValueError for different lengths, no sentences, NaN / infinite / negative SDs or
     ``n_bins < 1``.
     """
-    n_bins = _check_int("n_bins", n_bins, 1)
+    n_bins = check_int("n_bins", n_bins, 1)
     sd = _finite_floats("rating_sd", rating_sd)
     hits = np.asarray(correct)
     if hits.dtype != bool:

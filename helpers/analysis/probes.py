@@ -1,4 +1,5 @@
-"""Classification metrics used across the series, and the linear probe of frozen embeddings."""
+"""Linear probes and nearest-neighbour votes on frozen embeddings, and a model's most confident
+mistakes: how the notebooks judge what an embedding space holds."""
 
 from __future__ import annotations
 
@@ -6,19 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-CLASSIFICATION_METRICS = ("accuracy", "macro_f1")  # the keys of `classification_scores`
-
-
-def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence[str] | None = None) -> dict:
-    """Accuracy and macro-F1 (every class counts the same, so minority classes are not drowned out)."""
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-    }
-
+from helpers.evaluation import classification_scores
 
 PROBE_CLASS_WEIGHTS = {"balanced": "balanced", "none": None}  # the names of TrainingConfig.class_weighting
 
@@ -76,13 +67,6 @@ def cross_validated_probe_predictions(features: np.ndarray, labels: Sequence, fo
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     features = np.asarray(features, dtype=np.float64)
     return cross_val_predict(linear_probe(seed), features, labels, cv=splitter)
-
-
-def cross_validated_probe_scores(
-    features: np.ndarray, labels: Sequence, folds: int = 5, seed: int = 0
-) -> dict:
-    """Accuracy and macro-F1 of a linear probe by stratified k-fold cross-validation."""
-    return classification_scores(labels, cross_validated_probe_predictions(features, labels, folds, seed))
 
 
 def confident_mistakes(

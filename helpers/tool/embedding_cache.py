@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,8 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 
-from helpers.encoder import MODEL_SHA256, POOLING_STRATEGIES, check_texts, embed_poolings
+from helpers.checks import atomic_write, check_texts, existing_ancestor
+from helpers.encoder import MODEL_SHA256, POOLING_STRATEGIES, embed_poolings
 
 # Bump whenever helpers.encoder changes how embeddings are computed (tokenising, pooling, batching).
 EMBEDDING_CODE_VERSION = "2"
@@ -50,9 +50,7 @@ def cache_dir() -> Path:
 
 def _check_cache_dir(folder: Path) -> None:
     """NotADirectoryError before any embedding work when the cache folder (or a parent) is a file."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
+    existing = folder if folder.exists() else existing_ancestor(folder)
     if not existing.is_dir():
         raise NotADirectoryError(
             f"the embedding cache folder {folder} cannot be used: {existing} is a file, not a folder "
@@ -123,11 +121,6 @@ def cached_embed_poolings(
         if entry is not None:
             return entry
     embeddings = embed_poolings(model, texts, poolings, max_length=max_length)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(4)}.tmp.npz")
-    try:
-        np.savez(partial, **embeddings)
-        partial.replace(path)  # atomic: a crash never leaves a half-written entry behind
-    finally:
-        partial.unlink(missing_ok=True)
+    with atomic_write(path) as handle:  # a crash never leaves a half-written entry behind
+        np.savez(handle, **embeddings)
     return embeddings

@@ -1,6 +1,6 @@
 """Train the series' two-task model on the committed data and save it.
 
-    python -m helpers.train --out models/mtl [--epochs N] [--max-train-per-task N]
+    python -m helpers.tool.cli --out models/mtl [--epochs N] [--max-train-per-task N]
         [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
         [--loss-weighting sum|uncertainty [--loss-weight-lr LR]] [--class-weighting none|balanced]
         [--linear-probe-epochs N [--linear-probe-lr LR]] [--punctuation-dropout P]
@@ -22,7 +22,7 @@ with `--resume`, the checkpoint (`.OUT.checkpoint.pt` beside `--out`, written af
 
 Several processes, one per CPU socket or GPU, with PyTorch's DistributedDataParallel:
 
-    torchrun --nproc_per_node 2 -m helpers.train --out models/mtl ...
+    torchrun --nproc_per_node 2 -m helpers.tool.cli --out models/mtl ...
 
 Each process trains on its own shard of the data (gloo on CPU, NCCL on CUDA); rank 0 evaluates,
 logs and saves. `--batch-size` is per process, so the effective batch is N times larger.
@@ -32,48 +32,45 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 from pathlib import Path
 
-import torch
 import transformers
 
-from helpers.checkpointing import CheckpointError, load_checkpoint
+from helpers.checks import check_int, check_number
 from helpers.data import TASK_LABELS
+from helpers.encoder import resolve_device
 from helpers.evaluation import evaluate
 from helpers.freezing import freeze_backbone, frozen_prefix_length, unfreeze_top_k
 from helpers.losses import CLASS_WEIGHTINGS
-from helpers.model import HEAD_KINDS, MultiTaskModel, resolve_device
-from helpers.notebook import seed_everything
+from helpers.model import HEAD_KINDS, MultiTaskModel
 from helpers.prefix_cache import build_prefix_caches
-from helpers.sampling import SAMPLING_STRATEGIES
-from helpers.saving import SaveTargetError, check_save_target, is_saved_model
-from helpers.task_data import limit_per_task, load_task_data
-from helpers.training import train_multitask
-from helpers.training_config import TrainingConfig
+from helpers.task_data import SAMPLING_STRATEGIES, limit_per_task, load_task_data
+from helpers.tool.processes import process_group, seed_everything, world_size
+from helpers.tool.saving import SaveTargetError, check_save_target, is_saved_model, save_model
+from helpers.training import train_heads_first, train_multitask
+from helpers.training_config import CheckpointError, TrainingConfig, check_checkpoint_config, load_checkpoint
 
 
 def _bounded(kind, low=None, high=None, name="value"):
+    """An argparse type: `kind` (int or float) parsed from the text, checked by `check_int`/`check_number`."""
+
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-            raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {text}")
-        return value
+        try:
+            return check_int(name, value, low, high) if kind is int else check_number(name, value, low, high)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.train", description="Train the two-task (sentence type + sentiment) model."
+        prog="python -m helpers.tool.cli", description="Train the two-task (sentence type + sentiment) model."
     )
     parser.add_argument("--out", required=True, type=Path, help="directory to save the trained model in")
     parser.add_argument("--epochs", type=_bounded(int, 1, name="--epochs"), default=3)
@@ -168,19 +165,6 @@ def check_output_dir(parser: argparse.ArgumentParser, out: Path, overwrite: bool
         parser.error(f"--out {out} already holds a saved model; pass --overwrite to replace it")
 
 
-def start_distributed(requested_device: str | None) -> tuple[int, str | None]:
-    """Join the process group when launched by torchrun; return (rank, device for this process)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0, requested_device
-    use_cuda = torch.cuda.is_available() and requested_device != "cpu"
-    torch.distributed.init_process_group("nccl" if use_cuda else "gloo")
-    if use_cuda:
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local_rank)
-        return torch.distributed.get_rank(), f"cuda:{local_rank}"
-    return torch.distributed.get_rank(), "cpu"
-
-
 def checkpoint_path(out: Path) -> Path:
     """Where a run saving to `out` keeps its per-epoch checkpoint (beside `out`, hidden)."""
     return out.parent / f".{out.name}.checkpoint.pt"
@@ -201,18 +185,11 @@ def run_options(args: argparse.Namespace) -> dict:
 
 def check_resume_options(parser: argparse.ArgumentParser, state: dict, args: argparse.Namespace) -> None:
     """parser.error naming every option that differs from the interrupted run's (its checkpoint's)."""
-    stored = state.get("run_options")
-    if not isinstance(stored, dict) or not stored:
-        parser.error(
-            f"--resume: checkpoint {checkpoint_path(args.out)} does not record the run's options "
-            "(written by an older version): delete it and run without --resume"
-        )
-    # an option added since the checkpoint was written counts as its default
-    stored = {name: stored.get(name, parser.get_default(name)) for name in RUN_OPTIONS}
+    stored = state["run_options"]
     differing = [
         f"--{name.replace('_', '-')} {stored[name]!r} then, {value!r} now"
         for name, value in run_options(args).items()
-        if stored[name] != value
+        if stored.get(name) != value
     ]
     if differing:
         parser.error(
@@ -251,7 +228,7 @@ def shared_caches(model: MultiTaskModel, train: dict, validation: dict, config: 
     """The frozen prefix's caches, built once for both LP-FT stages (one process only; under DDP each
     process builds its own shard's). {} when nothing is frozen or under DDP."""
     prefix = frozen_prefix_length(model)
-    if prefix == 0 or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if prefix == 0 or world_size() > 1:
         return {}
     caches = {
         "train_caches": build_prefix_caches(model, train, prefix),
@@ -265,13 +242,9 @@ def shared_caches(model: MultiTaskModel, train: dict, validation: dict, config: 
     return caches
 
 
-def train_heads_first(model: MultiTaskModel, train: dict, args: argparse.Namespace, caches=None) -> None:
-    """The LP of LP-FT: train the heads alone on the frozen encoder (a fixed budget, no selection),
-    then give the encoder back its trainable layers. `caches`: the training data's prefix caches,
-    moved up to the last layer here so the encoder runs once more over the top layers only."""
-    trainable = {name: p.requires_grad for name, p in model.named_parameters()}
-    freeze_backbone(model)
-    config = TrainingConfig(
+def heads_config(args: argparse.Namespace) -> TrainingConfig:
+    """The LP stage's TrainingConfig (`--linear-probe-epochs`): the heads alone, a fixed budget."""
+    return TrainingConfig(
         epochs=args.linear_probe_epochs,
         batch_size=args.batch_size,
         head_lr=args.linear_probe_lr,
@@ -280,11 +253,6 @@ def train_heads_first(model: MultiTaskModel, train: dict, args: argparse.Namespa
         seed=args.seed,
         progress=not args.no_progress,
     )
-    top = len(model.layers)
-    top_caches = {task: cache.advanced(model, top) for task, cache in caches.items()} if caches else None
-    train_multitask(model, train, None, config, train_caches=top_caches)
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(trainable[name])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,29 +275,25 @@ def main(argv: list[str] | None = None) -> int:
         config = training_config(args)
     except (TypeError, ValueError) as error:
         parser.error(str(error))
-    if args.resume and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if args.resume and world_size() > 1:
         parser.error("--resume works in a single process only")
-    if args.resume:
+    state = None
+    if args.resume:  # read once: the options are compared first (they name what differs), then the rest
         try:
             state = load_checkpoint(checkpoint_path(args.out))
+            check_resume_options(parser, state, args)
+            check_checkpoint_config(state, config, checkpoint_path(args.out))
         except FileNotFoundError:
             parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
         except CheckpointError as error:
             parser.error(f"--resume: {error}")
-        check_resume_options(parser, state, args)  # names the differing options
-        try:
-            load_checkpoint(checkpoint_path(args.out), config)
-        except CheckpointError as error:
-            parser.error(f"--resume: {error}")
-    rank, device = start_distributed(args.device)
-    try:
-        return train_and_save(args, config, rank, device)
-    finally:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+    with process_group(args.device) as (rank, device):
+        return train_and_save(args, config, rank, device, state)
 
 
-def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, device: str | None) -> int:
+def train_and_save(
+    args: argparse.Namespace, config: TrainingConfig, rank: int, device: str | None, state: dict | None
+) -> int:
     seed_everything(args.seed)
     if args.no_progress or rank != 0:
         transformers.utils.logging.disable_progress_bar()
@@ -346,16 +310,16 @@ def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, 
         validation = selection_split(validation, args.punctuation_dropout, args.seed)
     checkpoint = checkpoint_path(args.out)
     caches = {}
-    if args.linear_probe_epochs and not args.resume:  # a resumed run's checkpoint holds the trained heads
+    if args.linear_probe_epochs and state is None:  # a resumed run's checkpoint holds the trained heads
         caches = shared_caches(model, train, validation, config)
-        train_heads_first(model, train, args, caches.get("train_caches"))
+        train_heads_first(model, train, heads_config(args), caches.get("train_caches"))
     result = train_multitask(
         model,
         train,
         validation,
         config,
         checkpoint=checkpoint,
-        resume=args.resume,
+        resume=state if state is not None else False,
         run_options=run_options(args),
         **caches,
     )
@@ -372,7 +336,7 @@ def train_and_save(args: argparse.Namespace, config: TrainingConfig, rank: int, 
     }
     record = {"config": result.config, "history": result.history.to_dict(orient="records"), **report}
     # atomic, with training.json: an interrupted save leaves the previous model (or none) in place
-    model.save(args.out, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
+    save_model(model, args.out, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
     checkpoint.unlink(missing_ok=True)
     print(json.dumps(report))
     return 0

@@ -4,7 +4,7 @@
     MODEL/heads.safetensors       the task heads
     MODEL/encoder/                the shared encoder and its tokenizer (Hugging Face format)
 
-`MultiTaskModel.save` and `MultiTaskModel.load` call `save_model` and `load_model`. Saving never
+`save_model` writes it, `load_model` reads it back. Saving never
 destroys anything that is not a saved model (`check_save_target`), and writes into a hidden sibling
 folder first, so an interruption leaves the old or the new model in place, never half of one.
 """
@@ -23,7 +23,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
-from helpers.model import MultiTaskModel, resolve_device
+from helpers.checks import existing_ancestor
+from helpers.encoder import resolve_device
+from helpers.model import MultiTaskModel
 
 CONFIG_FILE = "multitask_config.json"
 HEADS_FILE = "heads.safetensors"
@@ -31,24 +33,19 @@ ENCODER_DIR = "encoder"
 FORMAT_NAME = "mtl-tutorial/multitask-model"
 FORMAT_VERSION = 1
 MODEL_ENTRIES = (CONFIG_FILE, HEADS_FILE, ENCODER_DIR)  # what `save` writes at the top of a model folder
-# what Hugging Face's save_pretrained writes into ENCODER_DIR; newer saves list their files in the config
-ENCODER_FILES = (
-    "config.json", "model.safetensors", "generation_config.json", "tokenizer.json",
-    "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "added_tokens.json",
-)  # fmt: skip
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the repository (or site-packages when installed)
 
 
 class NotASavedModelError(FileNotFoundError):
-    """A directory passed to `MultiTaskModel.load` is missing or does not hold a saved model."""
+    """A directory passed to `load_model` is missing or does not hold a saved model."""
 
 
 class SaveTargetError(ValueError):
-    """A folder that `MultiTaskModel.save` refuses to write into, because it would destroy something."""
+    """A folder that `save_model` refuses to write into, because it would destroy something."""
 
 
 def is_saved_model(directory: str | Path) -> bool:
-    """True if `directory` holds a model written by `MultiTaskModel.save` (its config file and format tag)."""
+    """True if `directory` holds a model written by `save_model` (its config file and format tag)."""
     config_path = Path(directory) / CONFIG_FILE
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -62,9 +59,8 @@ def _saved_entries(directory: Path) -> set[str]:
     model files, encoder files and extra files."""
     try:
         config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-        extra = config.get("extra_files", ["training.json"])  # older saves: the CLI's training.json
-        encoder = config.get("encoder_files", ENCODER_FILES)  # older saves: save_pretrained's files
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        extra, encoder = config["extra_files"], config["encoder_files"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError):
         extra, encoder = [], []
     names = [*MODEL_ENTRIES[:2], *extra, *[f"{ENCODER_DIR}/{name}" for name in encoder]]
     return {name for name in names if isinstance(name, str)}
@@ -87,7 +83,7 @@ def _unexpected_files(directory: Path) -> list[str]:
 
 
 def check_save_target(directory: str | os.PathLike) -> Path:
-    """Check that `MultiTaskModel.save(directory)` destroys nothing; return the folder, resolved.
+    """Check that `save_model(directory)` destroys nothing; return the folder, resolved.
 
     Allowed: a path that does not exist yet (under a writable folder), an empty folder, or a folder
     that holds a model saved by `save` (config file with the format tag) and nothing else, which is
@@ -132,9 +128,7 @@ def check_save_target(directory: str | os.PathLike) -> Path:
         if not os.access(target.parent, os.W_OK):
             raise SaveTargetError(f"cannot write into {target.parent} (no write permission)")
         return target
-    existing = target.parent
-    while not existing.exists():
-        existing = existing.parent
+    existing = existing_ancestor(target)
     if not existing.is_dir():
         raise SaveTargetError(f"cannot create {directory}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK):
@@ -272,7 +266,7 @@ def load_model(
             backbone,
             tokenizer,
             pooling=config["pooling"],
-            normalize=config.get("normalize", True),
+            normalize=config["normalize"],
             head=config["head"],
             head_hidden_dim=config["head_hidden_dim"],
             dropout=config["dropout"],

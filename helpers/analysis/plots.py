@@ -173,32 +173,6 @@ def confusion_heatmap(y_true, y_pred, labels: list[str], title: str, ax: plt.Axe
     return ax
 
 
-def learning_curves(history: pd.DataFrame, tasks: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
-    """Validation macro-F1 per task at each evaluation, from a `TrainingResult.history`."""
-    ax = ax or plt.gca()
-    for task in tasks:
-        ax.plot(history["epoch"], history[f"{task}_macro_f1"], marker="o", label=task)
-    ax.set(xlabel="epoch", ylabel="validation macro-F1", title="Validation macro-F1", ylim=(0, 1))
-    ax.set_xticks(range(0, int(np.ceil(history["epoch"].max())) + 1))
-    ax.legend(loc="lower right")
-    return ax
-
-
-def training_loss_curves(
-    steps: pd.DataFrame, tasks: Sequence[str], window: int = 25, ax: plt.Axes | None = None
-) -> plt.Axes:
-    """Each task's training loss over its own batches (a moving average), from `TrainingResult.steps`."""
-    ax = ax or plt.gca()
-    for task in tasks:
-        own = steps[steps["task"] == task]
-        ax.plot(own["epoch"], own["loss"].rolling(window, min_periods=1).mean(), label=task)
-    ax.set(xlabel="epoch", ylabel=f"training loss (mean of {window} batches)", title="Training loss")
-    ax.set_xticks(range(0, int(np.ceil(steps["epoch"].max())) + 1))
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper right")
-    return ax
-
-
 def loss_weight_curves(steps: pd.DataFrame, tasks: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
     """The weight of each task's loss over training (learned under uncertainty weighting)."""
     ax = ax or plt.gca()
