@@ -25,8 +25,8 @@ if REPOSITORY and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+", 
     raise ValueError(f"[tool.mtl-tutorial] repository must be 'owner/name' on GitHub, got {REPOSITORY!r}")
 
 project = "Multi-task learning with sentence transformers"
-author = "the tutorial's authors"
-copyright = "the tutorial's authors, MIT licence"
+author = "the contributors to this tutorial"
+copyright = "2026, the contributors to this tutorial (code and notebooks under the MIT licence)"
 version = release = SETTINGS["project"]["version"]
 
 extensions = ["myst_nb"]
