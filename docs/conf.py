@@ -36,6 +36,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["site.css"]
+html_js_files = ["site.js"]
 
 # The committed outputs are the content: never execute (the notebooks take minutes and nbval checks them).
 nb_execution_mode = "off"

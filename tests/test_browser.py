@@ -202,6 +202,24 @@ def test_site_pages_load_everything_locally(browser, site_url):
     assert len(watched.requests) > 20  # pages, scripts, styles, fonts and figures were seen
 
 
+def test_site_menus_open_on_a_phone(browser, site_url):
+    """On a 390-px screen the visible menu button opens the notebook list (docs/_static/site.js)."""
+    watched = Watched(browser)
+    page = watched.page
+    try:
+        page.set_viewport_size({"width": 390, "height": 800})
+        page.goto(site_url + NOTEBOOK_PAGES[1], wait_until="networkidle")
+        buttons = [b for b in page.query_selector_all(".sidebar-toggle.primary-toggle") if b.is_visible()]
+        assert len(buttons) == 1
+        buttons[0].click()
+        page.wait_for_function("document.getElementById('pst-primary-sidebar-modal').open", timeout=5_000)
+        assert page.locator("#pst-primary-sidebar-modal a", has_text="04").first.is_visible()
+        page.screenshot(path=SCREENSHOTS / "site-phone-menu.png")
+    finally:
+        watched.close()
+    assert not watched.errors, "\n".join(watched.errors)
+
+
 # ----- JupyterLab and the sentence box ---------------------------------------------------------------
 
 BOX_SENTENCE = "Why did nobody tell me the meeting was cancelled? ☹"  # ☹ is not in the vocabulary
