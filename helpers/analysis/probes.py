@@ -48,6 +48,35 @@ def fit_linear_probe(
     return linear_probe(seed, C, class_weighting).fit(np.asarray(features, dtype=np.float64), labels)
 
 
+PROBE_C_GRID = tuple(float(c) for c in np.logspace(-2, 3, 11))  # 0.01 ... 1000, half a decade apart
+
+
+def fit_tuned_probe(
+    features: np.ndarray,
+    labels: Sequence,
+    seed: int = 0,
+    class_weighting: str = "balanced",
+    grid: Sequence[float] = PROBE_C_GRID,
+    folds: int = 5,
+) -> LogisticRegression:
+    """A `linear_probe` whose penalty `C` is chosen by stratified k-fold cross-validation (macro-F1)
+    on the training features (n, d) alone, then refitted on all of them; `probe.C` is the choice.
+
+    Compare feature sets with tuned probes: with one fixed `C`, features whose scales differ (mean
+    pooling's norms are about 4, CLS's 7, max pooling's 16) are regularised differently, and the
+    comparison measures the penalty instead of the features.
+    """
+    features = np.asarray(features, dtype=np.float64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    best_C, best_score = grid[0], -np.inf
+    for C in grid:  # ties keep the strongest penalty (the smallest C)
+        predicted = cross_val_predict(linear_probe(seed, C, class_weighting), features, labels, cv=splitter)
+        score = classification_scores(labels, predicted)["macro_f1"]
+        if score > best_score + 1e-12:
+            best_C, best_score = C, score
+    return linear_probe(seed, best_C, class_weighting).fit(features, labels)
+
+
 def linear_probe_scores(
     train_features: np.ndarray,
     train_labels: Sequence,
@@ -55,10 +84,13 @@ def linear_probe_scores(
     eval_labels: Sequence,
     seed: int = 0,
     class_weighting: str = "balanced",
+    tune_C: bool = False,
 ) -> dict:
     """Fit a linear probe on the training features (n, d) and score it on held-out features (m, d):
-    accuracy and macro-F1, as `classification_scores`."""
-    probe = fit_linear_probe(train_features, train_labels, seed=seed, class_weighting=class_weighting)
+    accuracy and macro-F1, as `classification_scores`. `tune_C`: choose C by cross-validation on the
+    training features (`fit_tuned_probe`) instead of C = 1."""
+    fit = fit_tuned_probe if tune_C else fit_linear_probe
+    probe = fit(train_features, train_labels, seed=seed, class_weighting=class_weighting)
     return classification_scores(eval_labels, probe.predict(np.asarray(eval_features, dtype=np.float64)))
 
 
