@@ -278,20 +278,22 @@ def task_probabilities(sizes: Mapping[str, int], strategy: str, temperature: flo
 class TaskBatchSampler:
     """Yields `(task, example indices)` batches, one task per batch.
 
-    - `proportional`: a task is drawn with probability proportional to its size, so an epoch sees
-      every example about once;
+    - `proportional`: every epoch cuts each task's shuffled examples into batches and shuffles the
+      list of all tasks' batches, so an epoch sees every example exactly once and each task gets
+      batches in proportion to its size (a task's batches differ in size by one at most);
     - `uniform`: tasks take turns (round-robin), so a small task is seen as often as a large one;
-    - `temperature`: probability proportional to size^(1/T), in between the two.
-    Each task's examples are reshuffled whenever they run out. An epoch has as many batches as the
-    data has full batches, whatever the strategy. With `lengths`, each reshuffle is cut into pools of
+    - `temperature`: a task is drawn at random with probability proportional to size^(1/T).
+    For the last two, each task's examples are reshuffled whenever they run out, and an epoch has as
+    many batches as the data has full batches. With `lengths`, each shuffle is cut into pools of
     `pool_batches` batches whose examples are sorted by length before batching, and the batches are
     shuffled again: batches hold sentences of similar length, so little compute goes to padding,
     while which sentences meet in a batch stays random.
 
     Under distributed training every rank holds a shard of each task: the ranks pass the global
-    sizes (`probability_sizes`) and the global number of steps, so that they all draw the same task
-    at every step, and an `index_seed` of their own to shuffle their shard. Tasks are drawn from the
-    global task list, so every shard must hold at least one example of every task (ValueError).
+    sizes (`probability_sizes`), the global number of steps and the number of `processes`, so that
+    they all draw the same task at every step, and an `index_seed` of their own to shuffle their
+    shard. Tasks are drawn from the global task list, so every shard must hold at least one example
+    of every task (ValueError).
     """
 
     def __init__(
@@ -307,6 +309,7 @@ class TaskBatchSampler:
         index_seed: int | None = None,
         lengths: Mapping[str, Sequence[int]] | None = None,
         pool_batches: int = 50,
+        processes: int = 1,
     ):
         check_int("batch_size", batch_size, 1)
         check_int("pool_batches", pool_batches, 1)
@@ -334,8 +337,15 @@ class TaskBatchSampler:
         self.pool_batches = pool_batches
         self._queues: dict[str, list[np.ndarray]] = {task: [] for task in self.tasks}
         self._turn = 0
+        global_sizes = probability_sizes or self.sizes  # proportional: batches per task and epoch
+        self.batches_per_epoch = {
+            task: math.ceil(math.ceil(global_sizes[task] / processes) / batch_size) for task in self.tasks
+        }
+        self._order: list[str] = []  # proportional: the tasks of this epoch's remaining batches
 
     def __len__(self) -> int:
+        if self.strategy == "proportional":
+            return sum(self.batches_per_epoch.values())
         return self.steps_per_epoch
 
     def _next_task(self) -> str:
@@ -365,10 +375,37 @@ class TaskBatchSampler:
             self._queues[task] = self._batches_of_one_pass(task)
         return self._queues[task].pop(0)
 
+    def _epoch_of_batches(self, task: str) -> list[np.ndarray]:
+        """Proportional: the task's examples once, shuffled (length-grouped when lengths are known),
+        cut into `batches_per_epoch[task]` batches whose sizes differ by one at most, in random order."""
+        order = self.index_rng.permutation(self.sizes[task])
+        wanted = self.batches_per_epoch[task]
+        if len(order) < wanted:  # a shard smaller than the global batch count: repeat a few examples
+            order = np.concatenate([order, order[: wanted - len(order)]])
+        if self.lengths is not None:
+            pool = self.batch_size * self.pool_batches
+            order = np.concatenate(
+                [
+                    chunk[np.argsort(self.lengths[task][chunk], kind="stable")]
+                    for chunk in (order[i : i + pool] for i in range(0, len(order), pool))
+                ]
+            )
+        batches = np.array_split(order, wanted)
+        return [batches[i] for i in self.index_rng.permutation(wanted)]
+
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
-        for _ in range(len(self)):
-            task = self._next_task()
-            yield task, self._take(task)
+        if self.strategy != "proportional":
+            for _ in range(len(self)):
+                task = self._next_task()
+                yield task, self._take(task)
+            return
+        if not self._order:  # a new epoch (else: going on with a resumed one)
+            self._order = [task for task in self.tasks for _ in range(self.batches_per_epoch[task])]
+            self._order = [self._order[i] for i in self.task_rng.permutation(len(self._order))]
+            self._queues = {task: self._epoch_of_batches(task) for task in self.tasks}
+        while self._order:
+            task = self._order.pop(0)
+            yield task, self._queues[task].pop(0)
 
     def state_dict(self) -> dict:
         """Everything needed to continue the same sequence of batches (for checkpoints)."""
@@ -380,6 +417,7 @@ class TaskBatchSampler:
                 for task, queue in self._queues.items()
             },
             "turn": self._turn,
+            "order": list(self._order),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -390,3 +428,4 @@ class TaskBatchSampler:
             for task, queue in state["queues"].items()
         }
         self._turn = state["turn"]
+        self._order = list(state["order"])

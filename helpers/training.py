@@ -310,6 +310,7 @@ def _shard_and_sampler(
         steps_per_epoch=max(1, math.ceil(sum(global_sizes.values()) / (config.batch_size * world_size))),
         index_seed=None if world_size == 1 else config.seed * 1000 + rank + 1,
         lengths={task: [len(text) for text in examples.texts] for task, examples in train.items()},
+        processes=world_size,
     )
     return train, sampler
 

@@ -135,7 +135,7 @@ def test_subset_seeds_must_fit_numpy():
 @pytest.mark.parametrize(
     "strategy, expected",
     [
-        ("proportional", {"big": 0.9, "small": 0.1}),
+        ("proportional", {"big": 0.9, "small": 0.1}),  # exactly: 900 and 100 batches
         ("uniform", {"big": 0.5, "small": 0.5}),
         ("temperature", None),
     ],
@@ -160,6 +160,38 @@ def test_sampler_batches_are_valid_and_every_example_is_used():
         seen[task].update(rows.tolist())
     assert len(seen["a"]) == 50  # five batches of "a", no example twice before all were seen
     assert seen["b"] == set(range(5))  # the small task is cycled through
+
+
+@pytest.mark.parametrize("lengths", [None, {"a": np.arange(203) % 11, "b": np.arange(37) % 5}])
+def test_proportional_epochs_see_every_example_exactly_once(lengths):
+    sampler = TaskBatchSampler({"a": 203, "b": 37}, batch_size=16, seed=3, lengths=lengths)
+    assert len(sampler) == 13 + 3  # ceil(203 / 16) + ceil(37 / 16) batches, every epoch
+    for _ in range(2):
+        seen = {"a": [], "b": []}
+        tasks = []
+        for task, rows in sampler:
+            seen[task] += rows.tolist()
+            tasks.append(task)
+        assert sorted(seen["a"]) == list(range(203)) and sorted(seen["b"]) == list(range(37))
+        assert tasks.count("a") == 13 and tasks.count("b") == 3
+        assert tasks != sorted(tasks)  # the tasks' batches are interleaved, not one task after the other
+
+
+def test_proportional_shards_give_every_process_the_same_task_sequence():
+    # 2 processes, global sizes 97 and 20: shards of 49/48 and 10/10 examples
+    samplers = [
+        TaskBatchSampler(
+            {"a": size_a, "b": 10},
+            batch_size=16,
+            seed=5,
+            probability_sizes={"a": 97, "b": 20},
+            index_seed=rank + 1,
+            processes=2,
+        )  # fmt: skip
+        for rank, size_a in enumerate((49, 48))
+    ]
+    sequences = [[task for task, _ in sampler] for sampler in samplers]
+    assert sequences[0] == sequences[1] and len(sequences[0]) == 4 + 1
 
 
 def test_limit_per_task_keeps_label_proportions():
