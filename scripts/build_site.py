@@ -5,7 +5,8 @@
 Sphinx + myst-nb + sphinx-book-theme, configured in docs/conf.py. The notebooks are rendered with
 their committed outputs (`nb_execution_mode = "off"`: nothing runs), strictly: any Sphinx warning
 fails the build (`-W`). Sphinx wants its sources under one folder, so the landing page
-(docs/index.md) and copies of notebooks/*.ipynb go into a build-time source folder,
+(docs/index.md) and copies of notebooks/*.ipynb (without the comments addressed to nbval and the
+formatter) go into a build-time source folder,
 build/site-src, in the repository's own layout (the committed notebooks are never modified).
 Saved widget state is left out of the copies: the site shows no live widgets (they need a kernel).
 Open build/site/index.html in a browser, or serve it: `python -m http.server -d build/site`.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -24,6 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = ROOT / "build"
+# Comments addressed to the test and format tools, not to a reader: dropped from the site's copies.
+TOOL_LINE = re.compile(r"^\s*# (NBVAL_[A-Z_]+|fmt: (off|on))\s*$")
+TOOL_SUFFIX = re.compile(r"\s*# (fmt: skip|noqa(: [A-Z0-9, ]+)?)\s*$")
+
+
+def reader_source(source: str) -> str:
+    """A code cell's source without the lines and trailing comments meant for nbval, ruff and black."""
+    lines = [TOOL_SUFFIX.sub("", line) for line in source.splitlines() if not TOOL_LINE.match(line)]
+    return "\n".join(lines)
 
 
 def prepare_sources(source: Path) -> list[Path]:
@@ -36,6 +47,9 @@ def prepare_sources(source: Path) -> list[Path]:
     for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         content = json.loads(notebook.read_text(encoding="utf-8"))
         content.get("metadata", {}).pop("widgets", None)  # widget state: only a live kernel can use it
+        for cell in content["cells"]:
+            if cell["cell_type"] == "code":
+                cell["source"] = reader_source("".join(cell["source"]))
         copy = source / "notebooks" / notebook.name
         copy.write_text(json.dumps(content, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
         copies.append(copy)

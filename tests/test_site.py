@@ -143,3 +143,26 @@ def test_conf_refuses_a_malformed_repository(monkeypatch):
     source = (ROOT / "docs" / "conf.py").read_text(encoding="utf-8")
     with pytest.raises(ValueError, match=re.escape("must be 'owner/name'")):
         exec(compile(source, "conf.py", "exec"), {"__file__": str(ROOT / "docs" / "conf.py")})
+
+
+def test_comments_for_the_tools_are_not_shown_to_readers():
+    source = (
+        "# NBVAL_IGNORE_OUTPUT\nx = {\n  1: 2,\n}  # fmt: skip\nimport os  # noqa: F401\ny = 1  # keep this\n"
+    )
+    assert build_site.reader_source(source) == "x = {\n  1: 2,\n}\nimport os\ny = 1  # keep this"
+    committed = "".join(
+        "".join(cell["source"])
+        for path in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+    )
+    assert "NBVAL_IGNORE_OUTPUT" in committed  # the notebooks keep them; only the site's copies lose them
+
+
+def test_no_page_shows_a_comment_meant_for_the_tools(sites):
+    source = sites["none"].parent / "site-src" / "notebooks"
+    for name in NOTEBOOKS:
+        cells = json.loads((source / f"{name}.ipynb").read_text(encoding="utf-8"))["cells"]
+        code = "".join(cell["source"] for cell in cells if cell["cell_type"] == "code")
+        for marker in ("NBVAL_", "fmt: skip", "fmt: off", "noqa"):
+            assert marker not in code, (name, marker)
+        assert "NBVAL_" not in (sites["none"] / "notebooks" / f"{name}.html").read_text(encoding="utf-8")
