@@ -63,6 +63,8 @@ html_theme_options = {
     "use_source_button": False,
     "navigation_with_keys": False,
     "icon_links": [],
+    # search once, in the sidebar: pydata-sphinx-theme's header would add a second search field
+    "navbar_persistent": [],
 }
 if REPOSITORY:
     html_theme_options |= {

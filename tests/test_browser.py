@@ -173,6 +173,8 @@ def test_site_pages_load_everything_locally(browser, site_url):
             assert response.ok, target
             title = page.locator("main h1").first.inner_text()
             assert title.startswith(Path(target).stem[:2]), (target, title)
+            searches = [b for b in page.query_selector_all(".search-button-field") if b.is_visible()]
+            assert len(searches) == 1, f"{target}: {len(searches)} search fields shown"  # one, in the sidebar
             images = page.evaluate(
                 """async () => {
                     const images = [...document.querySelectorAll('img')];
@@ -215,6 +217,12 @@ def test_site_menus_open_on_a_phone(browser, site_url):
         page.wait_for_function("document.getElementById('pst-primary-sidebar-modal').open", timeout=5_000)
         assert page.locator("#pst-primary-sidebar-modal a", has_text="04").first.is_visible()
         page.screenshot(path=SCREENSHOTS / "site-phone-menu.png")
+        page.goto(
+            site_url + "index.html", wait_until="networkidle"
+        )  # the landing table scrolls, the page does not
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        table = page.locator("article table").first
+        assert table.evaluate("t => getComputedStyle(t).overflowX") == "auto"
     finally:
         watched.close()
     assert not watched.errors, "\n".join(watched.errors)
