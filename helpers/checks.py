@@ -1,5 +1,5 @@
 """Checks every module shares: arguments (whole numbers, finite numbers, flags, texts) and files
-(SHA-256, the folder a new path would be created in, a file written whole or not at all).
+(SHA-256, the folder a new path would be created in, a file written whole or not at all, strict JSON).
 
 Messages name the argument, the value and the allowed range. Standard library and numpy only, so
 that `helpers.data` and the build script can use it without importing torch.
@@ -8,6 +8,7 @@ that `helpers.data` and the build script can use it without importing torch.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import numbers
 import os
@@ -123,3 +124,21 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def strict_json(value, indent: int | None = None) -> str:
+    """`value` as strict JSON text (RFC 8259): NaN and infinite floats, which `json.dumps` would
+    write as the invalid tokens `NaN`/`Infinity`, become null; numpy scalars become numbers."""
+
+    def clean(item):
+        if isinstance(item, float | np.floating):
+            return float(item) if math.isfinite(item) else None
+        if isinstance(item, np.integer | np.bool_):
+            return item.item()
+        if isinstance(item, Mapping):
+            return {key: clean(inner) for key, inner in item.items()}
+        if isinstance(item, list | tuple):
+            return [clean(inner) for inner in item]
+        return item
+
+    return json.dumps(clean(value), indent=indent, allow_nan=False)

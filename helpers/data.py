@@ -26,7 +26,8 @@ TASK_LABELS: dict[str, list[str]] = {
 }
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
-DATA_DIR: Path = Path(__file__).resolve().parent.parent / "data"
+REPOSITORY: Path = Path(__file__).resolve().parent.parent  # the folder that holds data/ and helpers/
+DATA_DIR: Path = REPOSITORY / "data"
 CHECKSUM_FILE = "SHA256SUMS"
 SENTIMENT_FILE = "sentiment.csv"
 SENTENCE_TYPES_FILE = "sentence_types.csv"
@@ -137,6 +138,19 @@ def verify_file(name: str, data_dir: Path | None = None) -> Path:
             f"got {actual}. {REBUILD_HINT}"
         )
     _VERIFIED.add(key)
+    return path
+
+
+def repository_file(relative: str) -> Path:
+    """A committed file by its path from the repository's root (e.g. "benchmarks/full_run.json"),
+    found from this package, so a notebook reads it whatever its kernel's working directory
+    (papermill, another folder); FileNotFoundError naming the file when it is not there."""
+    path = REPOSITORY / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{relative} is not in {REPOSITORY}: this needs the repository's committed files "
+            "(a git clone with `pip install -e .`)"
+        )
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -122,17 +123,84 @@ def max_positions(model: SentenceTransformer) -> int:
     return int(model[0].auto_model.config.max_position_embeddings)
 
 
+TRUNCATION_KEEPS = ("start", "start_and_end")
+
+
+class TruncationWarning(UserWarning):
+    """Some inputs were longer than the token limit and were cut to it."""
+
+
+def _token_ids(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> list[list[int]]:
+    """Each text's WordPiece ids with the special tokens ([CLS] ... [SEP]), not truncated."""
+    if not texts:
+        return []
+    return tokenizer(
+        texts, add_special_tokens=True, truncation=False, return_attention_mask=False,
+        return_token_type_ids=False, verbose=False,  # no warning about long texts: we count them
+    )["input_ids"]  # fmt: skip
+
+
+def _special_counts(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
+    """How many special tokens the tokenizer puts before and after a text's own (1 and 1 for BERT)."""
+    with_special, own = (tokenizer("a", add_special_tokens=flag)["input_ids"] for flag in (True, False))
+    return with_special.index(own[0]), len(with_special) - with_special.index(own[0]) - len(own)
+
+
+def _cut(ids: list[int], max_length: int, keep: str, specials: tuple[int, int]) -> list[int]:
+    """`ids` (with special tokens) cut to `max_length`: the special tokens stay; of the text's own
+    tokens, the first ones (`start`), or the first and the last half each (`start_and_end`)."""
+    if len(ids) <= max_length:
+        return ids
+    before, after = specials
+    room = max(max_length - before - after, 0)
+    own = ids[before : len(ids) - after]
+    head = room if keep == "start" else (room + 1) // 2
+    kept = own[:head] + (own[len(own) - (room - head) :] if room > head else [])
+    return (ids[:before] + kept + ids[len(ids) - after :])[:max_length]
+
+
 def tokenize_texts(
-    tokenizer: PreTrainedTokenizerBase, texts: str | Iterable[str], max_length: int
+    tokenizer: PreTrainedTokenizerBase, texts: str | Iterable[str], max_length: int, keep: str = "start"
 ) -> dict[str, torch.Tensor]:
     """WordPiece ids and attention mask (and token types), each (n, longest length <= `max_length`),
-    padded to the longest and truncated. No texts give an empty batch (n = 0); TypeError as
-    `check_texts`."""
+    padded on the right whatever `tokenizer.padding_side` says, so a text's ids never depend on the
+    others in its batch; within the limit exactly as `tokenizer(texts, padding=True, truncation=True,
+    max_length=max_length)`. A longer text keeps its special tokens and its first tokens
+    (`keep="start"`, as sentence-transformers) or its first and last ones, half each
+    (`"start_and_end"`); `warn_if_cut` counts them. No texts give n = 0; TypeError as `check_texts`."""
     texts = check_texts(texts)
-    batch = tokenizer(
-        texts or [""], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-    )
+    if keep not in TRUNCATION_KEEPS:
+        raise ValueError(f"keep must be one of {TRUNCATION_KEEPS}, got {keep!r}")
+    specials = _special_counts(tokenizer)
+    rows = [_cut(ids, max_length, keep, specials) for ids in _token_ids(tokenizer, texts or [""])]
+    longest = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), longest), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for row, ids in enumerate(rows):  # padding on the right
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, : len(ids)] = 1
+    batch = {"input_ids": input_ids}
+    if "token_type_ids" in tokenizer.model_input_names:
+        batch["token_type_ids"] = torch.zeros_like(input_ids)
+    batch["attention_mask"] = attention_mask
     return {name: tensor[: len(texts)] for name, tensor in batch.items()}
+
+
+def warn_if_cut(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, keep: str, how_to_raise: str
+) -> int:
+    """How many `texts` are longer than `max_length` tokens (special tokens included); when there
+    are any, one TruncationWarning naming how many were cut, what they keep and `how_to_raise`."""
+    cut = sum(len(ids) > max_length for ids in _token_ids(tokenizer, list(texts)))
+    if cut:
+        kept = "their first tokens" if keep == "start" else "their first and last tokens, half each"
+        warnings.warn(
+            f"{cut} of {len(texts)} texts are longer than {max_length} tokens and were cut to it, keeping "
+            f"{kept}; {how_to_raise}",
+            TruncationWarning,
+            stacklevel=3,
+        )
+    return cut
 
 
 def tokenize(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None) -> dict:
@@ -241,7 +309,9 @@ def embed_poolings(
     """Embed sentences once per batch and pool each batch several ways (unnormalised).
 
     Sorting by length puts sentences of similar length in one batch, so little compute is spent
-    on padding; the rows come back in the input order.
+    on padding; the rows come back in the input order. A text longer than `max_length` tokens
+    (default the model's 256) keeps its first tokens, as sentence-transformers does, with a
+    TruncationWarning counting such texts.
     """
     texts = check_texts(texts)
     _check_batching(model, batch_size, sort_by_length, max_length)
@@ -252,6 +322,10 @@ def embed_poolings(
             raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
     if not texts:
         return {strategy: np.zeros((0, EMBEDDING_DIM), dtype=np.float32) for strategy in poolings}
+    warn_if_cut(
+        model[0].tokenizer, texts, max_length or model.max_seq_length, "start",
+        "to keep more, pass a larger max_length (at most 512)",
+    )  # fmt: skip
     order = batch_order(texts, sort_by_length)
     pooled = {strategy: [] for strategy in poolings}
     with torch.inference_mode():

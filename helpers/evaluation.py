@@ -94,6 +94,8 @@ def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.nd
     with eval_mode(model), torch.inference_mode():
         for task, examples in data.items():
             parts, order = [], batch_order(examples.texts)
+            if caches is None or task not in caches:
+                model.warn_if_cut(examples.texts)
             for start in range(0, len(examples), batch_size):
                 rows = order[start : start + batch_size]
                 if caches is not None and task in caches:

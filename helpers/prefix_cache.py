@@ -57,6 +57,7 @@ class PrefixCache:
         texts = check_texts(texts)
         check_int("prefix", prefix, 0, len(model.layers))
         check_int("batch_size", batch_size, 1)
+        model.warn_if_cut(texts)
         order = batch_order(texts)
 
         def batches():
@@ -237,6 +238,9 @@ class BatchEncoder:
             for task, examples in data.items():
                 if task not in self.caches:
                     self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
+        for task, examples in data.items():
+            if task not in self.caches:  # (a cache counted its texts when it was built)
+                model.warn_if_cut(examples.texts)
         for task in self.caches:  # a cached task needs its punctuation-stripped sentences cached too
             if task in self.stripped_texts and task not in self.stripped:
                 self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)

@@ -2,7 +2,7 @@
 
 The two tasks come from different data sets, so an example carries a label for one task only:
 `TaskData` holds one task's examples (sentences and class indices), and a run's data is a mapping
-`{task: TaskData}`. `limit_per_task` and `random_rows` cut seeded subsets for quick runs.
+`{task: TaskData}`. `limit_per_task` cuts seeded, stratified subsets for quick runs.
 Every batch holds examples of one task only: `task_probabilities` says how often each task is
 drawn (proportional to its size, uniform, or in between with a temperature), and
 `TaskBatchSampler` yields the `(task, example indices)` batches of an epoch.
@@ -203,27 +203,6 @@ def limit_per_task(
     return limited
 
 
-def random_rows(
-    data: Mapping[str, TaskData], sizes: Mapping[str, int], seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Seeded random row indices: `sizes[task]` of each task's examples (all of a task not in `sizes`).
-
-    Use them to cut the data (`TaskData.subset`) and its prefix caches (`PrefixCache.subset`) alike.
-    Raises ValueError for an unknown task, a negative size or a `seed` outside 0..2**32-1.
-    """
-    check_int("seed", seed, 0, 2**32 - 1)
-    unknown = sorted(set(sizes) - set(data))
-    if unknown:
-        raise ValueError(f"sizes names tasks {unknown} that are not in the data {list(data)}")
-    for task, size in sizes.items():
-        check_int(f"sizes[{task!r}]", size, 0)
-    rng = np.random.default_rng(seed)
-    return {
-        task: np.sort(rng.permutation(len(examples))[: sizes.get(task, len(examples))])
-        for task, examples in data.items()
-    }
-
-
 def check_task_data(
     model: MultiTaskModel, data, name: str, require_examples: bool = False, check_labels: bool = True
 ) -> None:
@@ -258,17 +237,10 @@ SAMPLING_STRATEGIES = ("proportional", "uniform", "temperature")
 
 
 def task_probabilities(sizes: Mapping[str, int], strategy: str, temperature: float = 2.0) -> dict[str, float]:
-    """How often each task is drawn: proportional to its size, uniform, or size^(1/T) (temperature).
-
-    Sizes must be at least 1 and `temperature` positive (ValueError otherwise).
-    """
+    """How often each task is drawn: proportional to its size, uniform, or size^(1/T) (temperature);
+    sizes >= 1 and a positive temperature (checked by `TrainingConfig` and `TaskBatchSampler`)."""
     if strategy not in SAMPLING_STRATEGIES:
         raise ValueError(f"unknown sampling strategy {strategy!r}; choose one of {SAMPLING_STRATEGIES}")
-    if not sizes:
-        raise ValueError("task_probabilities needs at least one task")
-    for task, size in sizes.items():
-        check_int(f"the size of task {task!r}", size, 1)
-    check_number("temperature", temperature, 0.0, low_open=True)
     exponent = {"proportional": 1.0, "uniform": 0.0, "temperature": 1.0 / temperature}[strategy]
     weights = {task: size**exponent for task, size in sizes.items()}
     total = sum(weights.values())
@@ -283,11 +255,10 @@ class TaskBatchSampler:
       batches in proportion to its size (a task's batches differ in size by one at most);
     - `uniform`: tasks take turns (round-robin), so a small task is seen as often as a large one;
     - `temperature`: a task is drawn at random with probability proportional to size^(1/T).
-    For the last two, each task's examples are reshuffled whenever they run out, and an epoch has as
-    many batches as the data has full batches. With `lengths`, each shuffle is cut into pools of
-    `pool_batches` batches whose examples are sorted by length before batching, and the batches are
-    shuffled again: batches hold sentences of similar length, so little compute goes to padding,
-    while which sentences meet in a batch stays random.
+    For the last two, a task's examples are reshuffled whenever they run out; an epoch has as many
+    batches as the data has full batches. With `lengths`, each shuffle is cut into pools of
+    `pool_batches` batches sorted by length before batching (little compute goes to padding, while
+    which sentences meet in a batch stays random).
 
     Under distributed training every rank holds a shard of each task: the ranks pass the global
     sizes (`probability_sizes`), the global number of steps and the number of `processes`, so that
@@ -357,18 +328,25 @@ class TaskBatchSampler:
             self.task_rng.choice(len(self.tasks), p=[self.probabilities[t] for t in self.tasks])
         ]
 
+    def _sorted_in_pools(self, task: str, order: np.ndarray) -> np.ndarray:
+        """`order` with each pool of `batch_size * pool_batches` examples sorted by length (if known)."""
+        if self.lengths is None:
+            return order
+        pool = self.batch_size * self.pool_batches
+        chunks = (order[i : i + pool] for i in range(0, len(order), pool))
+        return np.concatenate(
+            [chunk[np.argsort(self.lengths[task][chunk], kind="stable")] for chunk in chunks]
+        )
+
     def _batches_of_one_pass(self, task: str) -> list[np.ndarray]:
         """One reshuffle of a task's examples, cut into batches (length-grouped when lengths are known)."""
-        order = self.index_rng.permutation(self.sizes[task])
-        if self.lengths is None:
-            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches = []
-        pool = self.batch_size * self.pool_batches
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(self.lengths[task][chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        return [batches[i] for i in self.index_rng.permutation(len(batches))]
+        order = self._sorted_in_pools(task, self.index_rng.permutation(self.sizes[task]))
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        return (
+            batches
+            if self.lengths is None
+            else [batches[i] for i in self.index_rng.permutation(len(batches))]
+        )
 
     def _take(self, task: str) -> np.ndarray:
         if not self._queues[task]:
@@ -378,19 +356,10 @@ class TaskBatchSampler:
     def _epoch_of_batches(self, task: str) -> list[np.ndarray]:
         """Proportional: the task's examples once, shuffled (length-grouped when lengths are known),
         cut into `batches_per_epoch[task]` batches whose sizes differ by one at most, in random order."""
-        order = self.index_rng.permutation(self.sizes[task])
-        wanted = self.batches_per_epoch[task]
+        order, wanted = self.index_rng.permutation(self.sizes[task]), self.batches_per_epoch[task]
         if len(order) < wanted:  # a shard smaller than the global batch count: repeat a few examples
             order = np.concatenate([order, order[: wanted - len(order)]])
-        if self.lengths is not None:
-            pool = self.batch_size * self.pool_batches
-            order = np.concatenate(
-                [
-                    chunk[np.argsort(self.lengths[task][chunk], kind="stable")]
-                    for chunk in (order[i : i + pool] for i in range(0, len(order), pool))
-                ]
-            )
-        batches = np.array_split(order, wanted)
+        batches = np.array_split(self._sorted_in_pools(task, order), wanted)
         return [batches[i] for i in self.index_rng.permutation(wanted)]
 
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:

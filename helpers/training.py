@@ -11,11 +11,11 @@ Every step is the sketch's five steps:
 4. backward: `loss.backward()`, only trainable parameters get gradients;
 5. step: `optimizer.step()`.
 
-The extras are each one named call or one `if` block: the learning-rate schedule and gradient
-clipping (`helpers.optimization`), mixed precision (`_mixed_precision`), punctuation dropout
-(`helpers.task_data.punctuation_dropout`), evaluation and early stopping (`_validate`,
-`helpers.training_config`), checkpoints (`TrainingState`), heap trimming (`helpers.memory`), and
-several processes (`if ddp:` blocks; the helpers at the end of this module).
+The extras are each one named call or one `if` block: the learning-rate schedule, gradient
+clipping and the stop on a diverging loss (`helpers.optimization`), mixed precision
+(`_mixed_precision`), punctuation dropout (`helpers.task_data.punctuation_dropout`), evaluation
+and early stopping (`_validate`, `helpers.training_config`), checkpoints (`TrainingState`), heap
+trimming (`helpers.memory`), and several processes (`if ddp:` blocks; the helpers at the end).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from helpers.freezing import freeze_backbone, frozen_prefix_length
 from helpers.losses import LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.memory import release_memory, trim_heap
 from helpers.model import MultiTaskModel, train_mode_above, training_settings
-from helpers.optimization import clip_gradients, make_optimizer, make_scheduler
+from helpers.optimization import check_divergence, clip_gradients, make_optimizer, make_scheduler
 from helpers.prefix_cache import BatchEncoder, PrefixCache, build_prefix_caches, check_caches
 from helpers.task_data import TaskBatchSampler, TaskData, check_task_data, punctuation_dropout
 from helpers.training_config import (
@@ -148,6 +148,7 @@ def train_multitask(
                 with _mixed_precision(model, config):
                     embeddings = batches.embed(task, rows, stripped)  # 2. forward: the shared encoder
                     loss, task_losses = step(embeddings, labels)  # 2. every head; 3. masked losses, combined
+                check_divergence(state, config, loss, task_losses[task], len(model.task_labels[task]))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # 4. backward: only trainable parameters get gradients
                 clip_gradients(optimizer, config.max_grad_norm)

@@ -51,9 +51,7 @@ class TrainingConfig:
     punctuation_tasks: tuple[str, ...] = ("sentence_type",)
     patience: int = 2  # early stopping: evaluations without a better validation score before stopping
     evaluations_per_epoch: int = 1  # > 1: also evaluate (and keep the best model) within each epoch
-    keep_best: bool = (
-        True  # False: a fixed budget; evaluate once, after the last epoch, keep the final weights
-    )
+    keep_best: bool = True  # False: a fixed budget, evaluated once after the last epoch; final weights
     use_prefix_cache: bool = True
     eval_batch_size: int = 32  # larger batches are no faster on a CPU and their activations cost memory
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower
@@ -88,13 +86,8 @@ class TrainingConfig:
         check_number("TrainingConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         check_number("TrainingConfig.temperature", self.temperature, 0.0, low_open=True)
         check_number("TrainingConfig.punctuation_dropout", self.punctuation_dropout, 0.0, 1.0)
-        for name in (
-            "gradual_unfreezing",
-            "keep_best",
-            "use_prefix_cache",
-            "gradient_checkpointing",
-            "progress",
-        ):
+        flags = ("gradual_unfreezing", "keep_best", "use_prefix_cache", "gradient_checkpointing", "progress")
+        for name in flags:
             check_bool(f"TrainingConfig.{name}", getattr(self, name))
         if not self.keep_best and self.evaluations_per_epoch != 1:
             raise ValueError(
@@ -293,6 +286,7 @@ class TrainingState:
             **{name: getattr(self, name) for name in self.PROGRESS},
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -303,9 +297,12 @@ class TrainingState:
             setattr(self, name, state[name])
         self.rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"]:  # dropout on a GPU draws from the GPU's own generator
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
 
-CHECKPOINT_KEYS = (*TrainingState.PARTS, *TrainingState.PROGRESS, "rng", "torch_rng", "config", "run_options")
+RANDOM_STATES = ("rng", "torch_rng", "cuda_rng")  # the generators a run draws from, in its checkpoint
+CHECKPOINT_KEYS = (*TrainingState.PARTS, *TrainingState.PROGRESS, *RANDOM_STATES, "config", "run_options")
 
 
 class CheckpointError(ValueError):
@@ -382,7 +379,9 @@ def checkpoint_to_resume(
             )
     if isinstance(resume, Mapping):
         return resume
-    if check_bool("resume", resume) and checkpoint is None:
+    if not check_bool("resume", resume) and checkpoint is not None and Path(checkpoint).exists():
+        raise ValueError(f"checkpoint {checkpoint} exists (an earlier run's): resume=True or delete it")
+    if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
     if resume and world_size > 1:
         raise ValueError("resuming is supported in a single process only")

@@ -73,3 +73,24 @@ def test_unordered_texts_are_refused(texts):
 def test_a_dataframe_error_suggests_its_column():
     with pytest.raises(TypeError, match=r"df\['text'\]"):
         check_texts(pd.DataFrame({"text": ["a"]}))
+
+
+def test_strict_json_writes_no_nan_or_infinity_and_plain_numbers():
+    import json
+
+    from helpers.checks import strict_json
+
+    text = strict_json({"loss": float("nan"), "best": -np.inf, "n": np.int64(3), "f": [np.float32(0.5), 1.0]})
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in strict JSON")) == {
+        "loss": None, "best": None, "n": 3, "f": [0.5, 1.0],
+    }  # fmt: skip
+
+
+def test_two_writers_of_one_file_never_share_a_temporary_file(tmp_path):
+    """Two runs saving the same checkpoint at once: both complete, the one that finishes last wins."""
+    path = tmp_path / "run.checkpoint.pt"
+    with atomic_write(path) as first, atomic_write(path) as second:
+        first.write(b"first")
+        second.write(b"second")
+        assert len(list(tmp_path.iterdir())) == 2  # two temporary files, one each
+    assert path.read_bytes() == b"first" and list(tmp_path.iterdir()) == [path]

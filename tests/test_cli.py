@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict
 
 import numpy as np
@@ -342,3 +343,115 @@ def test_uncertainty_weights_learn_at_their_own_rate():
 def load_task_data_row():
 
     return TaskData(["Go home.", "Why?"], [0, 1])
+
+
+# ----- a run never silently loses, replaces or corrupts work (issue 29) ---------------------------
+TINY_RUN = ["--epochs", "1", "--max-train-per-task", "8", "--max-eval-per-task", "8", "--freeze-backbone"]
+
+
+def test_a_diverging_run_exits_1_names_step_and_rates_and_saves_nothing(tmp_path, capsys):
+    """The typo `--head-lr 1e3` (for 1e-3) and absurd rates: exit status 1, a message with the step,
+    the rates and what to try; no model folder, so nothing half-trained can be mistaken for a model."""
+    out = tmp_path / "model"
+    for rate in ("1e30", "1e3"):
+        code = main(["--out", str(out), *TINY_RUN, "--batch-size", "4", "--head-lr", rate, "--no-progress"])
+        error = capsys.readouterr().err
+        assert code == 1 and "diverged at step" in error and f"heads {float(rate):g}" in error, error
+        assert "10 to 100 times lower" in error
+        assert not out.exists()
+
+
+def test_a_second_run_on_the_same_out_stops_at_once_and_the_first_is_kept(tmp_path, capsys):
+    """Two terminals, one --out: the second run is refused before loading anything, naming the
+    first; the first saves its model undisturbed."""
+    out = tmp_path / "model"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "helpers.tool.cli", "--out", str(out), *TINY_RUN, "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lock = tmp_path / ".model.lock"
+    deadline = time.monotonic() + 300  # the first run starts (imports torch) in a few seconds
+    while not (lock.exists() and lock.read_text().strip()):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.05)
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(out), *TINY_RUN, "--overwrite"])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and f"another run (process {first.pid})" in error
+    stdout, stderr = first.communicate(timeout=600)
+    assert first.returncode == 0, stderr[-2000:]
+    assert json.loads(stdout.strip().splitlines()[-1])["out"] == str(out)
+    load_model(out, device="cpu")
+    assert not lock.exists()
+
+
+def test_a_model_that_appears_in_out_while_training_is_not_replaced(
+    tmp_path, make_model, monkeypatch, capsys
+):
+    """Something else saves a model into --out while this run trains (no --overwrite): that model
+    stays, this run's model is kept beside it, and the run says where (exit status 1)."""
+    out = tmp_path / "model"
+    other = make_model()
+    real_evaluate = train_module.evaluate
+
+    def evaluate_after_someone_saved(model, data, *args, **kwargs):
+        if not out.exists():
+            save_model(other, out)
+        return real_evaluate(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate", evaluate_after_someone_saved)
+    assert main(["--out", str(out), *TINY_RUN, "--no-progress"]) == 1
+    error = capsys.readouterr().err
+    assert "already holds a saved model" in error and "saved to" in error
+    (kept,) = tmp_path.glob("model.*-*")
+    assert str(kept) in error
+    json.loads((kept / "training.json").read_text())  # strict JSON
+    heads = load_model(out, device="cpu").heads.state_dict()
+    assert all(torch.equal(value, other.heads.state_dict()[name]) for name, value in heads.items())
+
+
+def test_forgetting_resume_refuses_to_start_and_restart_starts_over(tmp_path, monkeypatch, capsys):
+    """Re-running an interrupted command without --resume would overwrite its checkpoint at the
+    next epoch's end: refused, saying how to go on or start over; --restart deletes it explicitly."""
+    out = tmp_path / "model"
+    _write_checkpoint(out, [])
+    before = checkpoint_path(out).read_bytes()
+    monkeypatch.setattr(train_module, "MultiTaskModel", _no_embedding)
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(out)])
+    error = capsys.readouterr().err
+    assert stop.value.code == 2 and "--resume" in error and "--restart" in error
+    assert checkpoint_path(out).read_bytes() == before
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(out), "--resume", "--restart"])
+    assert stop.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    seen = {}
+    monkeypatch.setattr(train_module, "train_and_save", lambda *args: seen.setdefault("state", args[-1]) or 0)
+    assert main(["--out", str(out), "--restart"]) == 0
+    assert seen["state"] is None and not checkpoint_path(out).exists()
+
+
+@pytest.mark.parametrize(
+    "then, message",
+    [({"processes": 2}, "torchrun processes 2 then, 1 now"), ({"device": "cuda"}, "device 'cuda' then")],
+)
+def test_resume_refuses_another_number_of_processes_or_device(tmp_path, monkeypatch, capsys, then, message):
+    out = tmp_path / "model"
+    _write_checkpoint(out, ["--device", "cpu"], **then)
+    monkeypatch.setattr(train_module, "MultiTaskModel", _no_embedding)
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", str(out), "--resume", "--device", "cpu"])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_training_json_and_the_report_are_strict_json(tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["--out", str(out), *TINY_RUN, "--no-progress"]) == 0
+    strict = {"parse_constant": _no_constant}
+    json.loads(capsys.readouterr().out.strip().splitlines()[-1], **strict)
+    json.loads((out / "training.json").read_text(), **strict)
+    json.loads((out / "multitask_config.json").read_text(), **strict)
+
+
+def _no_constant(name):
+    raise AssertionError(f"{name} is not JSON")

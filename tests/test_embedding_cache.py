@@ -69,12 +69,57 @@ def test_cache_dir_expands_a_tilde_and_treats_empty_as_unset(tmp_path, monkeypat
     assert embedding_cache.cache_dir() == tmp_path / expected
 
 
-def test_a_cache_folder_that_is_a_file_fails_before_any_embedding(tmp_path, monkeypatch):
-    (tmp_path / "cache").write_text("not a folder")
-    monkeypatch.setenv("MTL_TUTORIAL_CACHE", str(tmp_path / "cache" / "sub"))
-    monkeypatch.setattr(embedding_cache, "embed_poolings", _no_embedding)
-    with pytest.raises(NotADirectoryError, match="is a file, not a folder"):
-        embedding_cache.cached_embed_poolings(None, ["a"], ("mean",), model_key="m")
+@pytest.mark.parametrize("place", ["file", "no home", "read-only"])
+def test_a_cache_that_cannot_be_used_costs_only_the_caching_with_one_warning(tmp_path, monkeypatch, place):
+    """A user whose cache folder is a file, who has no home folder, or whose folder is read-only
+    still gets the embeddings (computed once, not thrown away), and one warning naming the setting."""
+    fresh = {"mean": np.arange(8, dtype=np.float32).reshape(2, 4)}
+    calls = []
+    monkeypatch.setattr(embedding_cache, "embed_poolings", lambda *a, **k: calls.append(1) or fresh)
+    monkeypatch.setattr(embedding_cache, "_WARNED", set())
+    if place == "file":
+        (tmp_path / "cache").write_text("not a folder")
+        monkeypatch.setenv("MTL_TUTORIAL_CACHE", str(tmp_path / "cache" / "sub"))
+    elif place == "no home":
+        monkeypatch.delenv("MTL_TUTORIAL_CACHE", raising=False)
+        monkeypatch.setattr(embedding_cache.Path, "home", _no_home)
+    else:
+        monkeypatch.setenv("MTL_TUTORIAL_CACHE", str(tmp_path / "cache"))
+        monkeypatch.setattr(embedding_cache, "atomic_write", _read_only_disk)
+    with pytest.warns(embedding_cache.CacheUnavailableWarning, match="MTL_TUTORIAL_CACHE") as caught:
+        for _ in range(2):
+            result = embedding_cache.cached_embed_poolings(None, ["a", "b"], ("mean",), model_key="m")
+            np.testing.assert_array_equal(result["mean"], fresh["mean"])
+    assert len(calls) == 2 and len(caught) == 1  # computed each time, warned once
+
+
+def _no_home():
+    raise RuntimeError("Could not determine home directory.")
+
+
+def _read_only_disk(path):
+    raise PermissionError(13, "Permission denied", str(path))
+
+
+def test_a_fine_tuned_encoder_never_gets_the_pre_trained_vectors(encoder, tmp_path, monkeypatch):
+    """Cached embeddings of the pre-trained weights are not served for other weights."""
+    import copy
+
+    import torch
+
+    monkeypatch.setenv("MTL_TUTORIAL_CACHE", str(tmp_path))
+    texts = ["The cache must know the weights.", "Why?"]
+    pretrained = embedding_cache.cached_embed_poolings(encoder, texts, ("mean",))["mean"]
+    tuned = copy.deepcopy(encoder)
+    torch.manual_seed(0)
+    with torch.no_grad():  # one step of "fine-tuning": the top layer's weights move a little
+        weight = tuned[0].auto_model.encoder.layer[5].output.dense.weight
+        weight.add_(0.05 * torch.randn_like(weight))
+    served = embedding_cache.cached_embed_poolings(tuned, texts, ("mean",))["mean"]
+    expected = embed_poolings(tuned, texts, ("mean",))["mean"]
+    np.testing.assert_allclose(served, expected, atol=1e-6)
+    assert not np.allclose(served, pretrained, atol=1e-3)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
 @pytest.mark.parametrize(

@@ -312,3 +312,83 @@ def test_predict_checks_the_batch_size(make_model, batch_size, error):
 def test_task_names_that_clash_with_module_dict_attributes_are_refused(make_model, task):
     with pytest.raises(ValueError, match=f"task name '{task}' is reserved"):
         make_model({task: ["a", "b"]})
+
+
+# ----- a prediction depends on its own text only (issue 29) ---------------------------------------
+LONG_QUESTION = (  # 150-odd tokens: the question mark at the very end decides its sentence type
+    "Given that the committee met on Monday, that the minutes were circulated to every member "
+    "of the board, that the auditors had raised no objection in their letter of the fourth, "
+    "that the budget for the coming year had already been approved by the finance office, and "
+    "that nobody at the meeting, neither the chair nor the secretary nor any of the eleven other "
+    "members present, said a single word against the proposal when it was read out in full, "
+    "with all of its appendices and the long list of amendments proposed since the spring, "
+    "why was the vote postponed again?"
+)
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_a_prediction_does_not_depend_on_the_rest_of_the_batch_whatever_the_tokenizer_says(
+    make_model, tmp_path, padding_side
+):
+    """A user who sets the tokenizer to pad on the left (as for a decoder model), before or after
+    saving, still gets for each sentence what it gets alone."""
+    model = make_model()
+    model.tokenizer.padding_side = padding_side
+    try:
+        alone = {text: model.predict_proba([text]) for text in FOUR_TEXTS}
+        together = model.predict_proba([*FOUR_TEXTS, LONG_QUESTION[:200]], batch_size=8)
+        for row, text in enumerate(FOUR_TEXTS):
+            for task, probabilities in alone[text].items():
+                np.testing.assert_allclose(together[task][row], probabilities[0], atol=1e-5)
+        save_model(model, tmp_path / "model")
+        loaded = load_model(tmp_path / "model", device="cpu")
+        assert loaded.tokenizer.padding_side == padding_side  # the setting travels with the model ...
+        again = loaded.predict_proba([*FOUR_TEXTS, LONG_QUESTION[:200]], batch_size=8)
+        for task, probabilities in together.items():  # ... and changes nothing
+            np.testing.assert_allclose(again[task], probabilities, atol=1e-5)
+    finally:
+        model.tokenizer.padding_side = "right"  # the tokenizer object is shared with other tests
+
+
+def test_a_long_text_keeps_its_start_and_end_with_a_warning_and_short_ones_are_unchanged(make_model, encoder):
+    """Over the limit: counted in a warning that says how to raise it, the final mark kept; within
+    it: the ids the library's own truncating tokenizer gives, bit for bit."""
+    from helpers.encoder import TruncationWarning
+
+    model = make_model(max_length=32)
+    batch = model.tokenize([LONG_QUESTION, "Short one?"])
+    tokens = model.tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    assert (
+        len(tokens) == 32
+        and tokens[:3] == ["[CLS]", "given", "that"]
+        and tokens[-3:] == ["again", "?", "[SEP]"]
+    )
+    library = encoder[0].tokenizer(
+        ["Short one?"], padding=True, truncation=True, max_length=32, return_tensors="pt"
+    )
+    assert torch.equal(model.tokenize(["Short one?"])["input_ids"], library["input_ids"])
+    with pytest.warns(TruncationWarning, match=r"1 of 2 texts are longer than 32 tokens.*max_length"):
+        model.predict([LONG_QUESTION, "Short one?"])
+    with pytest.warns(TruncationWarning, match="1 of 1 texts are longer than 256 tokens.*first tokens"):
+        from helpers.encoder import embed
+
+        embed(encoder, [LONG_QUESTION * 3])
+
+
+def test_within_the_limit_nothing_warns(make_model, recwarn):
+    model = make_model()
+    model.predict(FOUR_TEXTS)
+    assert not [w for w in recwarn if "longer than" in str(w.message)]
+
+
+def test_the_committed_data_has_5_texts_over_the_series_limit(make_model):
+    """The count quoted beside `TRUNCATION` in helpers/model.py (1 sentence type, 4 sentiment)."""
+    from helpers.data import load_sentence_types, load_sentiment
+    from helpers.encoder import TruncationWarning
+
+    model = make_model()
+    with pytest.warns(TruncationWarning) as caught:
+        counts = [
+            model.warn_if_cut(frame.text.tolist()) for frame in (load_sentence_types(), load_sentiment())
+        ]
+    assert counts == [1, 4] and len(caught) == 2

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -115,3 +116,31 @@ def test_execute_notebook_creates_a_missing_output_folder(tmp_path):
     out = tmp_path / "build" / "bench"  # does not exist yet, as on a fresh clone (make bench)
     result = execute_notebook(source, out, timeout=300)
     assert (out / "01_tiny.ipynb").exists() and result["errors"] == []
+
+
+def test_notebooks_find_committed_files_from_any_working_directory(tmp_path, monkeypatch, capsys):
+    """papermill runs the kernel in the caller's folder (the repository root for `papermill -p SEED 1
+    notebooks/04_training_loop.ipynb out.ipynb`): no cell may open a path relative to notebooks/,
+    and the cell that reads the committed full run works from an unrelated folder."""
+    import json
+    import re
+
+    from helpers.data import repository_file
+
+    relative = re.compile(r"""["'](\.\.?/)""")
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted((ROOT / "notebooks").glob("*.ipynb"))
+        for cell in code_cells(nbformat.read(path, as_version=4))
+        for line in cell.source.splitlines()
+        if relative.search(line)
+    ]
+    assert offenders == []
+    notebook = nbformat.read(ROOT / "notebooks" / "04_training_loop.ipynb", as_version=4)
+    (cell,) = [cell for cell in code_cells(notebook) if "full_run.json" in cell.source]
+    monkeypatch.chdir(tmp_path)
+    namespace = {"json": json, "repository_file": repository_file}
+    exec(cell.source, namespace)
+    assert namespace["full_run"]["command"] in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="benchmarks/missing.json is not in"):
+        repository_file("benchmarks/missing.json")

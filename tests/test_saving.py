@@ -226,3 +226,20 @@ def test_save_refuses_extra_files_that_are_not_a_mapping(make_model, tmp_path):
     with pytest.raises(TypeError, match="extra_files must map file names.*str"):
         save_model(make_model(), tmp_path / "model", extra_files="abc")
     assert not (tmp_path / "model").exists()
+
+
+def test_a_diverged_model_with_nan_weights_is_never_saved(make_model, tmp_path):
+    model = make_model()
+    with torch.no_grad():
+        model.heads["sentiment"].layers[-1].bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite weights.*heads.sentiment"):
+        save_model(model, tmp_path / "model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_replace_a_model_already_there_is_refused_and_kept(saved, make_model):
+    directory, original = saved
+    before = (directory / "heads.safetensors").read_bytes()
+    with pytest.raises(SaveTargetError, match="already holds a saved model"):
+        save_model(make_model(), directory, replace=False)
+    assert (directory / "heads.safetensors").read_bytes() == before

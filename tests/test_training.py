@@ -352,3 +352,79 @@ def test_a_run_with_gradient_checkpointing_ends_in_the_same_weights(make_model):
     pd.testing.assert_frame_equal(histories[0], histories[1], atol=1e-5)
     torch.testing.assert_close(weights[0], weights[1], atol=1e-6, rtol=1e-5)
     assert not torch.equal(weights[0], make_model().layers[0].attention.self.query.weight)  # it trained
+
+
+# ----- a run never silently loses or corrupts work (issue 29) --------------------------------------
+def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(make_model, tmp_path):
+    """The weights blow up in epoch 2 (as a too-high rate makes them): the run stops at the next
+    step with TrainingDiverged naming it, and the checkpoint of epoch 1 stays exactly as written."""
+    from helpers.optimization import TrainingDiverged
+
+    model = make_model()
+    freezing.unfreeze_top_k(model, 1)
+    train, validation = tiny_split()
+    checkpoint = tmp_path / "run.pt"
+    written = {}
+
+    def blow_up(step, model):  # at the first step after epoch 1's checkpoint was written
+        if checkpoint.exists() and not written:
+            written["epoch 1"] = checkpoint.read_bytes()
+            with torch.no_grad():
+                model.heads["sentiment"].layers[-1].weight.mul_(float("inf"))
+
+    config = TrainingConfig(epochs=3, batch_size=4, patience=5, progress=False)
+    with pytest.raises(
+        TrainingDiverged, match=r"diverged at step \d+ \(epoch 2\).*encoder 5e-05, heads 0\.001"
+    ):
+        train_multitask(model, train, validation, config, on_step=blow_up, checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == written["epoch 1"]
+
+
+def test_an_exploding_loss_stops_the_run_before_its_weights_are_used(make_model):
+    from helpers.optimization import TrainingDiverged
+
+    model = make_model()
+    train, validation = tiny_split()
+    with pytest.raises(TrainingDiverged, match="task loss reached|the loss is nan"):
+        train_multitask(model, train, validation, quick_config(epochs=3, encoder_lr=1e3, head_lr=1e3))
+
+
+def test_a_new_run_never_overwrites_an_earlier_runs_checkpoint(make_model, tmp_path):
+    """Forgetting resume=True: refused before any work, the earlier checkpoint untouched."""
+    checkpoint = tmp_path / "run.pt"
+    checkpoint.write_bytes(b"an interrupted run's checkpoint")
+    train, validation = tiny_split()
+    with pytest.raises(ValueError, match="exists.*resume=True or delete it"):
+        train_multitask(make_model(), train, validation, quick_config(), checkpoint=checkpoint)
+    assert checkpoint.read_bytes() == b"an interrupted run's checkpoint"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_resumed_run_on_cuda_draws_the_same_dropout_masks(make_model, tmp_path):
+    """Dropout on a GPU draws from the GPU's generator: the checkpoint restores it, bit for bit."""
+    config = TrainingConfig(epochs=2, batch_size=4, encoder_lr=1e-4, head_lr=1e-2, patience=5, progress=False)
+
+    def trained(checkpoint=None, stop_at_step=None, resume=False):
+        model = make_model(device="cuda")
+        torch.manual_seed(0)
+        for head in model.heads.values():
+            head.layers[-1].reset_parameters()
+        freezing.unfreeze_top_k(model, 2)
+
+        def on_step(step, _model):
+            if step == stop_at_step:
+                raise Interrupt
+
+        train, validation = tiny_split()
+        train_multitask(
+            model, train, validation, config, on_step=on_step, checkpoint=checkpoint, resume=resume
+        )
+        return model
+
+    reference = trained()
+    checkpoint = tmp_path / "run.pt"
+    with pytest.raises(Interrupt):
+        trained(checkpoint, stop_at_step=4)
+    resumed = trained(checkpoint, resume=True)
+    for name, parameter in reference.state_dict().items():
+        assert torch.equal(parameter, resumed.state_dict()[name]), name

@@ -287,9 +287,8 @@ def panel_agreement(frame: pd.DataFrame, n_bootstrap: int = 200, seed: int = 0) 
       sentences with 2 or more raters): real, independent panels, but half as large, so their
       agreement is a lower reference for two full panels.
 
-    Comparing a model with the committed labels against these numbers is fair; comparing it with
-    :func:`label_noise_ceiling` (resampled panels against the very mean they were drawn from) is
-    optimistic. Raises like :func:`label_noise_ceiling`.
+    The fair reference for a model scored against the committed labels (:func:`label_noise_ceiling`
+    is optimistic). Raises like :func:`label_noise_ceiling`.
     """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
@@ -319,15 +318,9 @@ def panel_agreement(frame: pd.DataFrame, n_bootstrap: int = 200, seed: int = 0) 
     resampled = _bootstrap_codes(panels, 2 * n_bootstrap, seed)
     splittable = [panel for panel in panels if panel.size >= 2]
     halves = _split_half_codes(splittable, n_bootstrap, seed)
-    table = pd.DataFrame.from_dict(
-        {
-            "two resampled panels": row(resampled[:n_bootstrap], resampled[n_bootstrap:]),
-            "two half-panels": row(*halves),
-        },
-        orient="index",
-    )
-    table.index.name = "comparison"
-    return table
+    rows = {"two resampled panels": row(resampled[:n_bootstrap], resampled[n_bootstrap:])}
+    table = pd.DataFrame.from_dict(rows | {"two half-panels": row(*halves)}, orient="index")
+    return table.rename_axis("comparison")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
     python -m helpers.tool.cli --out models/mtl [--epochs N] [--max-train-per-task N]
         [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
         [--loss-weighting sum|uncertainty [--loss-weight-lr LR]] [--class-weighting none|balanced]
-        [--linear-probe-epochs N [--linear-probe-lr LR]] [--punctuation-dropout P]
-        [--gradient-checkpointing] [--seed S]
+        [--linear-probe-epochs N [--linear-probe-lr LR]] [--punctuation-dropout P] [--max-length T]
+        [--gradient-checkpointing] [--seed S] [--overwrite] [--resume | --restart]
 
 With `--linear-probe-epochs N`, the heads are first trained alone on the frozen encoder for N epochs
 (a linear probe), and only then is the encoder fine-tuned with them: LP-FT (Kumar et al., 2022),
@@ -17,8 +17,11 @@ together with `training.json` (the configuration and the per-epoch history), in 
 
 `--out` must be a new or empty folder; with `--overwrite` it may also hold a model saved here
 before (and nothing else), which is replaced only once the new one is complete. Everything is
-checked before the model and the data load: the arguments, the output folder, the device and,
-with `--resume`, the checkpoint (`.OUT.checkpoint.pt` beside `--out`, written after every epoch).
+checked before the model and the data load: the arguments, the output folder (one run at a time:
+a second one on the same `--out` stops at once), the device and the checkpoint (`.OUT.checkpoint.pt`
+beside `--out`, written after every epoch): an interrupted run's is continued with `--resume`, and
+a new run refuses to start beside one unless told `--restart`. A run whose loss diverges stops
+with exit status 1 and saves nothing.
 
 Several processes, one per CPU socket or GPU, with PyTorch's DistributedDataParallel:
 
@@ -31,22 +34,31 @@ logs and saves. `--batch-size` is per process, so the effective batch is N times
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import os
 import sys
+import time
 from pathlib import Path
 
 import transformers
 
-from helpers.checks import check_int, check_number
+from helpers.checks import check_int, check_number, strict_json
 from helpers.data import TASK_LABELS
 from helpers.encoder import resolve_device
 from helpers.evaluation import evaluate
 from helpers.freezing import freeze_backbone, frozen_prefix_length, unfreeze_top_k
 from helpers.losses import CLASS_WEIGHTINGS
-from helpers.model import HEAD_KINDS, MultiTaskModel
+from helpers.model import HEAD_KINDS, SERIES_MAX_LENGTH, MultiTaskModel
+from helpers.optimization import TrainingDiverged
 from helpers.prefix_cache import build_prefix_caches
 from helpers.task_data import SAMPLING_STRATEGIES, limit_per_task, load_task_data
-from helpers.tool.processes import process_group, seed_everything, world_size
+from helpers.tool.processes import (
+    RunInProgressError,
+    exclusive_output,
+    process_group,
+    seed_everything,
+    world_size,
+)
 from helpers.tool.saving import SaveTargetError, check_save_target, is_saved_model, save_model
 from helpers.training import train_heads_first, train_multitask
 from helpers.training_config import CheckpointError, TrainingConfig, check_checkpoint_config, load_checkpoint
@@ -138,15 +150,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoder-lr", type=_bounded(float, 0.0, name="--encoder-lr"), default=5e-5)
     parser.add_argument("--head-lr", type=_bounded(float, 0.0, name="--head-lr"), default=1e-3)
     parser.add_argument("--head", choices=HEAD_KINDS, default="linear")
+    parser.add_argument(
+        "--max-length", type=_bounded(int, 1, 512, name="--max-length"), default=SERIES_MAX_LENGTH,
+        help="tokens per sentence; a longer one keeps its first and last tokens, with a warning",
+    )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace a model saved in --out by an earlier run (never any other files)",
     )
-    parser.add_argument(
+    restart = parser.add_mutually_exclusive_group()
+    restart.add_argument(
         "--resume", action="store_true",
         help="continue an interrupted run from its last checkpoint (written after every epoch)",
+    )  # fmt: skip
+    restart.add_argument(
+        "--restart", action="store_true",
+        help="delete an interrupted run's checkpoint and start over (without it, a run refuses to start)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
@@ -175,19 +196,23 @@ RUN_OPTIONS = (
     "epochs", "max_train_per_task", "max_eval_per_task", "freeze_backbone", "unfreeze_top_k",
     "sampling", "loss_weighting", "class_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
     "batch_size", "encoder_lr", "head_lr", "head", "loss_weight_lr", "linear_probe_epochs", "linear_probe_lr",
+    "max_length",
 )  # fmt: skip
 
 
 def run_options(args: argparse.Namespace) -> dict:
-    """The options of `args` that define the run, as plain values (for the checkpoint)."""
-    return {name: getattr(args, name) for name in RUN_OPTIONS}
+    """The options of `args` that define the run, as plain values (for the checkpoint), with the
+    number of processes and the kind of device, which change the numbers too."""
+    options = {name: getattr(args, name) for name in RUN_OPTIONS}
+    return {**options, "processes": world_size(), "device": resolve_device(args.device).type}
 
 
 def check_resume_options(parser: argparse.ArgumentParser, state: dict, args: argparse.Namespace) -> None:
     """parser.error naming every option that differs from the interrupted run's (its checkpoint's)."""
     stored = state["run_options"]
     differing = [
-        f"--{name.replace('_', '-')} {stored[name]!r} then, {value!r} now"
+        f"{'--' if name in RUN_OPTIONS else 'torchrun ' if name == 'processes' else ''}"
+        f"{name.replace('_', '-')} {stored.get(name)!r} then, {value!r} now"
         for name, value in run_options(args).items()
         if stored.get(name) != value
     ]
@@ -277,18 +302,44 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.resume and world_size() > 1:
         parser.error("--resume works in a single process only")
-    state = None
-    if args.resume:  # read once: the options are compared first (they name what differs), then the rest
-        try:
-            state = load_checkpoint(checkpoint_path(args.out))
-            check_resume_options(parser, state, args)
-            check_checkpoint_config(state, config, checkpoint_path(args.out))
-        except FileNotFoundError:
-            parser.error(f"--resume: no checkpoint to resume from at {checkpoint_path(args.out)}")
-        except CheckpointError as error:
-            parser.error(f"--resume: {error}")
-    with process_group(args.device) as (rank, device):
-        return train_and_save(args, config, rank, device, state)
+    first_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one lock for all processes
+    try:
+        with exclusive_output(args.out) if first_process else contextlib.nullcontext():
+            check_output_dir(parser, args.out, args.overwrite)  # again, now that no other run can write
+            state = check_checkpoint(parser, args, config, first_process)
+            with process_group(args.device) as (rank, device):
+                return train_and_save(args, config, rank, device, state)
+    except RunInProgressError as error:
+        parser.error(str(error))
+    except TrainingDiverged as error:
+        kept = checkpoint_path(args.out)
+        note = f" The last completed epoch's checkpoint is kept at {kept} (--restart: start over)."
+        print(f"error: {error}{note if kept.is_file() else ''}", file=sys.stderr)
+        return 1
+
+
+def check_checkpoint(parser, args: argparse.Namespace, config: TrainingConfig, first_process: bool):
+    """The interrupted run's state with --resume (its options and configuration checked); None for a
+    new run, which may not replace an interrupted run's checkpoint unless told to (--restart)."""
+    path = checkpoint_path(args.out)
+    if not args.resume:
+        if path.exists() and not args.restart:
+            parser.error(
+                f"an interrupted run left its checkpoint at {path}: add --resume (with the same options) to "
+                "continue it, or --restart to delete it and start over"
+            )
+        if args.restart and first_process:
+            path.unlink(missing_ok=True)
+        return None
+    try:  # read once: the options are compared first (they name what differs), then the rest
+        state = load_checkpoint(path)
+        check_resume_options(parser, state, args)
+        check_checkpoint_config(state, config, path)
+    except FileNotFoundError:
+        parser.error(f"--resume: no checkpoint to resume from at {path}")
+    except CheckpointError as error:
+        parser.error(f"--resume: {error}")
+    return state
 
 
 def train_and_save(
@@ -298,7 +349,7 @@ def train_and_save(
     if args.no_progress or rank != 0:
         transformers.utils.logging.disable_progress_bar()
 
-    model = MultiTaskModel(TASK_LABELS, head=args.head, device=device)
+    model = MultiTaskModel(TASK_LABELS, head=args.head, max_length=args.max_length, device=device)
     if args.freeze_backbone:
         freeze_backbone(model)
     elif args.unfreeze_top_k is not None:
@@ -313,15 +364,9 @@ def train_and_save(
     if args.linear_probe_epochs and state is None:  # a resumed run's checkpoint holds the trained heads
         caches = shared_caches(model, train, validation, config)
         train_heads_first(model, train, heads_config(args), caches.get("train_caches"))
+    resume, options = state or False, run_options(args)  # a resumed run goes on from its checkpoint
     result = train_multitask(
-        model,
-        train,
-        validation,
-        config,
-        checkpoint=checkpoint,
-        resume=state if state is not None else False,
-        run_options=run_options(args),
-        **caches,
+        model, train, validation, config, checkpoint=checkpoint, resume=resume, run_options=options, **caches
     )
     if rank != 0:  # only the first process evaluates and saves
         return 0
@@ -336,9 +381,17 @@ def train_and_save(
     }
     record = {"config": result.config, "history": result.history.to_dict(orient="records"), **report}
     # atomic, with training.json: an interrupted save leaves the previous model (or none) in place
-    save_model(model, args.out, extra_files={"training.json": json.dumps(record, indent=2) + "\n"})
+    files = {"training.json": strict_json(record, indent=2) + "\n"}
+    try:  # without --overwrite, not even a model that appeared meanwhile is replaced
+        save_model(model, args.out, extra_files=files, replace=args.overwrite)
+    except SaveTargetError as error:  # keep this run's model all the same, beside it
+        elsewhere = args.out.with_name(f"{args.out.name}.{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        save_model(model, elsewhere, extra_files=files, replace=False)
+        checkpoint.unlink(missing_ok=True)
+        print(f"error: {error}. This run's model was saved to {elsewhere} instead.", file=sys.stderr)
+        return 1
     checkpoint.unlink(missing_ok=True)
-    print(json.dumps(report))
+    print(strict_json(report))
     return 0
 
 

@@ -1,19 +1,22 @@
-"""A disk cache for embeddings of the pre-trained encoder, so later notebooks need not re-encode.
+"""A disk cache for sentence embeddings, so later notebooks need not re-encode.
 
 Entries are keyed by everything the stored numbers depend on: the version of the embedding code
-(`EMBEDDING_CODE_VERSION`), the versions of the libraries that compute them, the model's weight hash,
-the settings and the exact texts. Change any of them and the cache misses and recomputes, so a warm
-cache never serves values that today's code would not compute. Only use it for the frozen
-pre-trained weights.
+(`EMBEDDING_CODE_VERSION`), the versions of the libraries that compute them, a hash of the weights
+actually used (`weights_key`: a fine-tuned encoder never gets the pre-trained encoder's vectors), the
+settings and the exact texts. Change any of them and the cache misses and recomputes, so a warm
+cache never serves values that today's code and weights would not compute.
 
-`make run` and `make test` point it at an empty folder of their own (`build/embedding-cache`), so
-no state of the machine leaks into a run.
+A cache folder that cannot be used (no home directory, no write permission, a file in the way)
+never costs the work: the embeddings are computed without it, with one warning naming
+`MTL_TUTORIAL_CACHE`. `make run` and `make test` point it at an empty folder of their own
+(`build/embedding-cache`), so no state of the machine leaks into a run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +28,7 @@ import transformers
 from sentence_transformers import SentenceTransformer
 
 from helpers.checks import atomic_write, check_texts, existing_ancestor
-from helpers.encoder import MODEL_SHA256, POOLING_STRATEGIES, embed_poolings
+from helpers.encoder import POOLING_STRATEGIES, embed_poolings
 
 # Bump whenever helpers.encoder changes how embeddings are computed (tokenising, pooling, batching).
 EMBEDDING_CODE_VERSION = "2"
@@ -41,21 +44,53 @@ def library_versions() -> str:
 
 def cache_dir() -> Path:
     """The cache folder: $MTL_TUTORIAL_CACHE (`~` expanded; empty counts as unset), else
-    ~/.cache/mtl-tutorial/embeddings."""
+    ~/.cache/mtl-tutorial/embeddings. RuntimeError when neither is set and there is no home folder."""
     configured = os.environ.get("MTL_TUTORIAL_CACHE", "").strip()
     if not configured:
         return Path.home() / ".cache" / "mtl-tutorial" / "embeddings"
     return Path(configured).expanduser()
 
 
-def _check_cache_dir(folder: Path) -> None:
-    """NotADirectoryError before any embedding work when the cache folder (or a parent) is a file."""
+class CacheUnavailableWarning(UserWarning):
+    """The embedding cache folder cannot be used; embeddings are computed without it."""
+
+
+_WARNED: set[str] = set()  # one warning per reason and folder, per process
+
+
+def _warn_unusable(folder: Path | None, reason: str, stacklevel: int = 4) -> None:
+    key = f"{folder}: {reason}"
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(
+            f"the embedding cache {folder or ''} cannot be used ({reason}); embeddings are computed without "
+            "it. Set MTL_TUTORIAL_CACHE to a folder you can write to, to cache them.",
+            CacheUnavailableWarning,
+            stacklevel=stacklevel,  # the caller of `cached_embed_poolings`
+        )
+
+
+def _usable_folder() -> Path | None:
+    """The cache folder, or None (after one warning) when there is none or a file is in its way."""
+    try:
+        folder = cache_dir()
+    except RuntimeError as error:  # Path.home(): "Could not determine home directory."
+        _warn_unusable(None, str(error).rstrip("."))
+        return None
     existing = folder if folder.exists() else existing_ancestor(folder)
     if not existing.is_dir():
-        raise NotADirectoryError(
-            f"the embedding cache folder {folder} cannot be used: {existing} is a file, not a folder "
-            "(set MTL_TUTORIAL_CACHE to a folder)"
-        )
+        _warn_unusable(folder, f"{existing} is a file, not a folder")
+        return None
+    return folder
+
+
+def weights_key(model: torch.nn.Module) -> str:
+    """A hash (64 hex digits) of a model's weights: their names, shapes, types and values."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}\0".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _load_entry(path: Path, poolings: Sequence[str], rows: int) -> dict[str, np.ndarray] | None:
@@ -105,22 +140,26 @@ def cached_embed_poolings(
     texts: Sequence[str],
     poolings: Sequence[str] = POOLING_STRATEGIES,
     max_length: int | None = None,
-    model_key: str = MODEL_SHA256,
+    model_key: str | None = None,
 ) -> dict[str, np.ndarray]:
     """`embed_poolings` with a disk cache: load what was embedded before, else compute and store it.
 
-    A damaged, empty or wrong-shaped entry is recomputed and replaced (atomically). Raises
-    NotADirectoryError, before any embedding work, when the cache folder is a file.
+    `model_key` names the weights (default: `weights_key(model)`, a hash of the weights in use). A
+    damaged, empty or wrong-shaped entry is recomputed and replaced (atomically). A cache folder that
+    cannot be used or written costs nothing but the caching (one CacheUnavailableWarning).
     """
     texts = check_texts(texts)
-    folder = cache_dir()
-    _check_cache_dir(folder)
-    path = folder / f"{cache_key(texts, poolings, max_length, model_key)}.npz"
-    if path.is_file():
-        entry = _load_entry(path, poolings, len(texts))
-        if entry is not None:
-            return entry
+    folder = _usable_folder()
+    key = weights_key(model) if model_key is None else model_key
+    path = None if folder is None else folder / f"{cache_key(texts, poolings, max_length, key)}.npz"
+    entry = None if path is None else _load_entry(path, poolings, len(texts))  # None: missing, unreadable
+    if entry is not None:
+        return entry
     embeddings = embed_poolings(model, texts, poolings, max_length=max_length)
-    with atomic_write(path) as handle:  # a crash never leaves a half-written entry behind
-        np.savez(handle, **embeddings)
+    if path is not None:
+        try:
+            with atomic_write(path) as handle:  # a crash never leaves a half-written entry behind
+                np.savez(handle, **embeddings)
+        except OSError as error:  # no permission, a read-only or full disk: keep the embeddings
+            _warn_unusable(folder, f"{type(error).__name__}: {error.strerror or error}", stacklevel=3)
     return embeddings

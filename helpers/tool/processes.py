@@ -1,4 +1,5 @@
-"""What the command line sets up for its process: the seeds, and the process group under `torchrun`.
+"""What the command line sets up for its process: the seeds, the process group under `torchrun`,
+and the lock that lets one run at a time write a model folder.
 
     torchrun --nproc_per_node 2 -m helpers.tool.cli --out models/mtl ...
 
@@ -12,6 +13,13 @@ import os
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 import numpy as np
 import torch
@@ -47,3 +55,55 @@ def process_group(requested_device: str | None) -> Iterator[tuple[int, str | Non
             yield torch.distributed.get_rank(), "cpu"
     finally:
         torch.distributed.destroy_process_group()
+
+
+class RunInProgressError(RuntimeError):
+    """Another run holds the lock of the model folder this run would write."""
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def exclusive_output(out: Path) -> Iterator[Path]:
+    """Hold the lock `.OUT.lock` beside `out` inside the block: RunInProgressError (naming the other
+    run's process id) when another run holds it. The operating system releases it when the process
+    ends, even on a crash, so a lock is never left behind; the file is removed on exit."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = out.parent / f".{out.name}.lock"
+    while True:
+        handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 -- held open for the whole block
+        if not _try_lock(handle):
+            handle.seek(0)
+            owner = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunInProgressError(
+                f"another run (process {owner}) is training into {out} right now; wait for it to end, "
+                "or choose another --out"
+            )
+        try:  # the lock is ours unless its holder removed the file between our open and our lock
+            if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    try:
+        yield lock
+    finally:
+        try:
+            lock.unlink(missing_ok=True)
+        except OSError:  # Windows cannot remove an open file; the lock goes with the handle
+            pass
+        handle.close()

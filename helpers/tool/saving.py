@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
-from helpers.checks import existing_ancestor
+from helpers.checks import existing_ancestor, strict_json
 from helpers.encoder import resolve_device
 from helpers.model import MultiTaskModel
 
@@ -136,6 +136,16 @@ def check_save_target(directory: str | os.PathLike) -> Path:
     return target
 
 
+def _check_target(directory: str | Path, replace: bool) -> Path:
+    """`check_save_target`, and with `replace=False` a SaveTargetError for a model already there."""
+    target = check_save_target(directory)
+    if not replace and is_saved_model(target):
+        raise SaveTargetError(
+            f"{directory} already holds a saved model (written by another run?); refusing to replace it"
+        )
+    return target
+
+
 def _new_sibling(target: Path, kind: str) -> Path:
     """A fresh hidden folder beside `target`, created with the user's umask (not mkdtemp's 0700)."""
     while True:
@@ -155,7 +165,11 @@ def _unused_sibling(target: Path, kind: str) -> Path:
 
 
 def save_model(
-    model: MultiTaskModel, directory: str | Path, extra_files: Mapping[str, str] | None = None
+    model: MultiTaskModel,
+    directory: str | Path,
+    extra_files: Mapping[str, str] | None = None,
+    *,
+    replace: bool = True,
 ) -> Path:
     """Save `model`'s encoder, tokenizer, heads (safetensors) and configuration (JSON) into `directory`.
 
@@ -167,13 +181,22 @@ def save_model(
     umask) and moved into place only when complete; an old model is moved aside, replaced, then
     deleted, so an interruption at any point leaves the old or the new model in `directory`
     (never a half-written one, never neither: at worst the old one is in `.NAME.replaced-*`).
+    With `replace=False` a model already in `directory` is refused too (SaveTargetError), also one
+    that appeared there while this one was being written. A model with NaN or infinite weights
+    (a diverged run) is refused with ValueError: nothing is written.
     """
     if extra_files is not None and not isinstance(extra_files, Mapping):
         raise TypeError(
             f"extra_files must map file names to text (a dict), got {type(extra_files).__name__} "
             f"({extra_files!r:.40})"
         )
-    target = check_save_target(directory)
+    target = _check_target(directory, replace)
+    broken = [name for name, tensor in model.state_dict().items() if not torch.isfinite(tensor).all()]
+    if broken:
+        raise ValueError(
+            f"refusing to save a model with NaN or infinite weights ({', '.join(broken[:3])}"
+            f"{', ...' if len(broken) > 3 else ''}): its training diverged"
+        )
     extra_files = dict(extra_files or {})
     for name, text in extra_files.items():
         if not isinstance(name, str) or not name or name != Path(name).name or name in MODEL_ENTRIES:
@@ -203,8 +226,8 @@ def save_model(
                 if path.is_file()
             ),
         }
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-        check_save_target(directory)  # again: something may have appeared there meanwhile
+        (staging / CONFIG_FILE).write_text(strict_json(config, indent=2) + "\n", encoding="utf-8")
+        _check_target(directory, replace)  # again: something may have appeared there meanwhile
         if target.is_dir() and any(target.iterdir()):  # a previous model: swap, then delete it
             previous = _unused_sibling(target, "replaced")
             try:
