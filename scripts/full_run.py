@@ -1,6 +1,10 @@
 """The recommended recipe on all the data, measured (`make train`).
 
-usage: python scripts/full_run.py [--out models/full_run] [--results benchmarks] [--dry-run]
+usage: python scripts/full_run.py [--out models/full_run] [--results benchmarks] [--resume | --restart]
+                                 [--dry-run]
+
+An interrupted run leaves its checkpoint in `--out`: go on with `--resume` (`make train
+TRAIN_ARGS=--resume`) or start over with `--restart`; without either, the CLI refuses to start.
 
 Runs the training CLI with notebook 03's plan (heads first on the frozen encoder, then the top two
 layers from the frozen-prefix cache; class-weighted loss; punctuation dropout; the model selected
@@ -46,9 +50,10 @@ RESULT_KEYS = (
 )  # fmt: skip
 
 
-def cli_command(out: Path) -> list[str]:
-    """The training command as run: `python -m helpers.tool.cli --out OUT --overwrite` and the recipe."""
-    return ["python", "-m", "helpers.tool.cli", "--out", str(out), "--overwrite", *RECIPE]
+def cli_command(out: Path, *extra: str) -> list[str]:
+    """The training command as run: `python -m helpers.tool.cli --out OUT --overwrite` and the recipe
+    (`extra`: `--resume` or `--restart`, passed on)."""
+    return ["python", "-m", "helpers.tool.cli", "--out", str(out), "--overwrite", *RECIPE, *extra]
 
 
 def git(*arguments: str) -> str:
@@ -174,8 +179,15 @@ def main(argv: list[str] | None = None) -> int:
         "--results", type=Path, default=ROOT / "benchmarks", help="folder for full_run.json/.md"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the training command and stop")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--resume", action="store_true", help="go on from the checkpoint an interrupted run left"
+    )
+    again.add_argument("--restart", action="store_true", help="discard that checkpoint and start over")
     args = parser.parse_args(argv)
-    command = cli_command(args.out)
+    command = cli_command(
+        args.out, *(["--resume"] if args.resume else []), *(["--restart"] if args.restart else [])
+    )
     if args.dry_run:
         print(shlex.join(command))
         return 0
@@ -222,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         "test": test,
     }
     results["targets"] = targets(results)
-    (args.results / "full_run.json").write_text(json.dumps(results, indent=2) + "\n")
+    from helpers.checks import strict_json
+
+    (args.results / "full_run.json").write_text(strict_json(results, indent=2) + "\n")
     write_summary(results, args.results / "FULL_RUN.md")
     print((args.results / "FULL_RUN.md").read_text())
     return 0

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         outcome = "default wheels asked for"
     record = {"pin": pin, "index": index, "outcome": outcome, "installed": installed_torch()}
-    RECORD.write_text(json.dumps(record, indent=1) + "\n")
+    RECORD.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     return 0
 
 

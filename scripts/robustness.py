@@ -147,7 +147,7 @@ def run(variants: list[str], threads: int | None = None, only: list[str] | None 
         earlier = json.loads(times.read_text()) if only and times.exists() else []
         kept = [r for r in earlier if r["notebook"] not in {new["notebook"] for new in results}]
         merged = sorted(kept + results, key=lambda r: r["notebook"])
-        times.write_text(json.dumps(merged, indent=2) + "\n")
+        times.write_text(json.dumps(merged, indent=2, allow_nan=False) + "\n")
         settings = {"threads": env.get("OMP_NUM_THREADS", "default"), **VARIANTS[name]["parameters"]}
         (folder / "run_settings.json").write_text(json.dumps(settings) + "\n")
 
@@ -170,7 +170,7 @@ def report() -> dict:
             }
             settings = folder / "run_settings.json"
             found[name]["settings"] = json.loads(settings.read_text()) if settings.exists() else {}
-    (ROOT / "benchmarks" / "robustness.json").write_text(json.dumps(found, indent=1) + "\n")
+    (ROOT / "benchmarks" / "robustness.json").write_text(json.dumps(found, indent=1, allow_nan=False) + "\n")
     (ROOT / "benchmarks" / "ROBUSTNESS.md").write_text(markdown(found, limit))
     return found
 

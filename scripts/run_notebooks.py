@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     total = sum(result["seconds"] for result in results)
     print(f"all {len(results)} notebooks: {total:.1f} s; executed copies in {output_dir}")
-    (output_dir / "run_times.json").write_text(json.dumps(results, indent=2) + "\n")
+    (output_dir / "run_times.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
     if args.update_committed:
         for result in results:
             executed = nbformat.read(output_dir / result["notebook"], as_version=4)

@@ -83,3 +83,12 @@ def test_dry_run_prints_the_command(capsys):
     assert main(["--dry-run"]) == 0
     printed = shlex.split(capsys.readouterr().out.strip())
     assert printed == cli_command(Path("models/full_run"))
+
+
+def test_an_interrupted_full_run_can_be_resumed_or_restarted(capsys):
+    for option in ("--resume", "--restart"):
+        assert main(["--dry-run", option]) == 0
+        printed = shlex.split(capsys.readouterr().out.strip())
+        assert printed == [*cli_command(Path("models/full_run")), option]
+    with pytest.raises(SystemExit):  # not both
+        main(["--dry-run", "--resume", "--restart"])
