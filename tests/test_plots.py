@@ -34,3 +34,54 @@ def test_confusion_heatmap_shows_row_shares_and_counts():
     assert [label.get_text() for label in ax.get_yticklabels()] == ["a (n=3)", "b (n=1)"]
     assert "row-normalised" in ax.get_title()
     plt.close(fig)
+
+
+def test_embedding_map_tells_classes_apart_by_marker_and_keeps_the_legend_below_the_axis_label():
+    coords = np.arange(16, dtype=float).reshape(8, 2)
+    labels = ["a", "b", "c", None, "a", "b", "c", None]
+    fig, ax = plt.subplots()
+    plot_embedding_map(coords, labels, "map", ax=ax, order=["a", "b", "c"])
+    paths = [collection.get_paths()[0].vertices.round(3).tobytes() for collection in ax.collections[1:]]
+    assert len(set(paths)) == 3  # three classes, three marker shapes
+    fig.canvas.draw()
+    legend_top = ax.get_legend().get_window_extent().y1
+    assert legend_top <= ax.xaxis.label.get_window_extent().y0 + 1
+    with pytest.raises(ValueError, match="2 markers for 3 labels"):
+        plot_embedding_map(coords, labels, "map", ax=ax, order=["a", "b", "c"], markers=["o", "s"])
+    with pytest.raises(ValueError, match="coords must be"):
+        plot_embedding_map(coords[:3], labels, "map", ax=ax)
+    plt.close(fig)
+
+
+def test_interval_bar_chart_starts_at_zero_with_error_bars_and_an_outside_legend():
+    import pandas as pd
+
+    from helpers.analysis.plots import interval_bar_chart
+
+    frame = pd.DataFrame(
+        {"pooling": ["mean", "max", "mean", "max"], "norm": [True, True, False, False],
+         "f1": [0.8, 0.7, 0.75, 0.6], "low": [0.75, 0.65, 0.7, 0.55], "high": [0.85, 0.75, 0.8, 0.65]}
+    )  # fmt: skip
+    fig, ax = plt.subplots()
+    interval_bar_chart(frame, "pooling", "f1", "norm", "probe", ax, chance=0.25)
+    assert ax.get_ylim()[0] == 0
+    heights = sorted(round(patch.get_height(), 2) for patch in ax.patches)
+    assert heights == [0.6, 0.7, 0.75, 0.8]
+    assert len(ax.collections) == 2  # one error-bar set per hue
+    fig.canvas.draw()
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1
+    plt.close(fig)
+
+
+def test_architecture_diagram_has_a_legend_and_the_given_parameter_counts():
+    from helpers.analysis.plots import draw_architecture
+
+    fig, ax = plt.subplots(figsize=(13, 4))
+    draw_architecture(
+        {"a": ["x", "y"], "b": ["p", "q", "r"]}, ax, parameters={"encoder": 22_565_376, "a": 770}
+    )
+    texts = " ".join(text.get_text() for text in ax.texts)
+    assert "22.57 M parameters" in texts and "770 parameters" in texts and "loss: b" in texts
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[:3] == ["shared parameters", "task-specific parameters", "no parameters"]
+    plt.close(fig)

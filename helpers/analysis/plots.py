@@ -11,6 +11,7 @@ import seaborn as sns
 from sklearn.manifold import TSNE
 
 MISSING_COLOUR = "#d9d9d9"  # points without a label for the coloured task
+MARKERS = ["o", "^", "s", "D", "v", "P", "X", "*"]  # one shape per class, told apart without colour
 
 
 def stratified_sample(frame: pd.DataFrame, by: str, n: int, seed: int = 0) -> pd.DataFrame:
@@ -34,26 +35,38 @@ def plot_embedding_map(
     ax: plt.Axes | None = None,
     order: Sequence[str] | None = None,
     palette: Sequence | None = None,
+    markers: Sequence[str] | None = None,
 ) -> plt.Axes:
-    """Scatter a 2-D map coloured by `labels`; points whose label is missing (None/NaN) are drawn in grey.
+    """Scatter a 2-D map (coords: n x 2) coloured by `labels`, each label with its own marker too.
 
-    `palette`: one colour per label in `order` (default: the first colours of seaborn's colour-blind
-    palette); ValueError when it has fewer colours than there are labels.
+    Points whose label is missing (None/NaN) are drawn as small grey dots. `palette`: one colour per
+    label in `order` (default: the first colours of seaborn's colour-blind palette); `markers`: one
+    matplotlib marker per label (default: circle, triangle, square, diamond, ...), so classes stay
+    apart for readers who cannot tell the colours apart. ValueError when either is too short. The
+    legend sits under the x-axis label, outside the points.
     """
     ax = ax or plt.gca()
     labels = pd.Series(list(labels), dtype="object")
+    coords = np.asarray(coords)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) != len(labels):
+        raise ValueError(f"coords must be (n, 2) with n = {len(labels)} labels, got {coords.shape}")
     missing = labels.isna().to_numpy()
     if missing.any():
-        ax.scatter(*coords[missing].T, s=6, c=MISSING_COLOUR, label="(other data set)", linewidths=0)
+        ax.scatter(
+            *coords[missing].T, s=4, c=MISSING_COLOUR, marker=".", label="(other data set)", linewidths=0
+        )
     order = list(order) if order is not None else sorted(labels[~missing].unique())
     palette = list(palette) if palette is not None else sns.color_palette("colorblind", len(order))
+    markers = list(markers) if markers is not None else MARKERS[: len(order)]
     if len(palette) < len(order):
         raise ValueError(f"palette has {len(palette)} colours for {len(order)} labels")
-    for colour, value in zip(palette, order, strict=False):
+    if len(markers) < len(order):
+        raise ValueError(f"markers has {len(markers)} markers for {len(order)} labels")
+    for colour, marker, value in zip(palette, markers, order, strict=False):
         chosen = (labels == value).to_numpy()
-        ax.scatter(*coords[chosen].T, s=8, color=colour, label=value, linewidths=0)
+        ax.scatter(*coords[chosen].T, s=10, color=colour, marker=marker, label=value, linewidths=0, alpha=0.8)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), ncol=3, fontsize="small", markerscale=2)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small", markerscale=1.8)
     return ax
 
 
@@ -82,56 +95,124 @@ def similarity_heatmap(
     return ax
 
 
-def grouped_bar_chart(
-    frame: pd.DataFrame, x: str, y: str, hue: str, title: str, ax: plt.Axes | None = None, ylim=(0, 1)
+def interval_bar_chart(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    title: str,
+    ax: plt.Axes | None = None,
+    interval: tuple[str, str] = ("low", "high"),
+    chance: float | None = None,
 ) -> plt.Axes:
-    """Bars of `y` per `x`, one colour per `hue`, values written on the bars."""
+    """Bars of `y` from zero, one per (`x`, `hue`) row of `frame`, with the interval between the
+    columns `interval` drawn as a black error bar; `chance` draws a dashed line at that level. The
+    legend sits outside the axes, on the right, so it covers no bar."""
     ax = ax or plt.gca()
-    sns.barplot(frame, x=x, y=y, hue=hue, palette="colorblind", ax=ax)
-    for container in ax.containers:
-        ax.bar_label(container, fmt="%.2f", fontsize=7, padding=1)
-    ax.set(title=title, ylim=ylim)
-    ax.legend(title=hue, fontsize="small", loc="upper right")
+    xs, hues = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
+    width = 0.8 / len(hues)
+    palette = sns.color_palette("colorblind", len(hues))
+    hatches = ["", "//", "..", "xx"]
+    for j, value in enumerate(hues):
+        rows = frame[frame[hue] == value].set_index(x).reindex(xs)
+        positions = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
+        low, high = rows[interval[0]].to_numpy(), rows[interval[1]].to_numpy()
+        centre = rows[y].to_numpy()
+        ax.bar(positions, centre, width, color=palette[j], hatch=hatches[j % len(hatches)],
+               edgecolor="white", label=str(value))  # fmt: skip
+        ax.errorbar(positions, centre, yerr=[centre - low, high - centre], fmt="none", ecolor="black",
+                    capsize=3, linewidth=1)  # fmt: skip
+    if chance is not None:
+        ax.axhline(chance, color="black", linestyle="--", linewidth=1, label="chance")
+    ax.set(title=title, xticks=np.arange(len(xs)), xticklabels=xs, xlabel=x, ylabel=y, ylim=(0, 1))
+    ax.legend(title=hue, fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
 
 
 def draw_architecture(
-    task_labels: dict[str, list[str]], ax: plt.Axes | None = None, head: str = "linear layer"
+    task_labels: dict[str, list[str]],
+    ax: plt.Axes | None = None,
+    head: str = "linear layer",
+    parameters: dict[str, int] | None = None,
 ) -> plt.Axes:
-    """Diagram of the multi-task model: shared stages in one colour, one head per task in another."""
+    """Diagram of the multi-task model: shared parameters in one colour, task-specific ones in
+    another, parameter-free steps in white (a legend says which); one cross-entropy per task, and
+    dashed arrows for the path its gradients take back through the head into the shared encoder.
+
+    `parameters`: counts to print, keyed "encoder" and by task (e.g. from `parameter_summary`).
+    """
+    from matplotlib.patches import Patch
+
     ax = ax or plt.gca()
+    parameters = parameters or {}
     shared_colour, task_colour = sns.color_palette("colorblind")[0], sns.color_palette("colorblind")[1]
+    gradient_colour = sns.color_palette("colorblind")[3]
+    encoder_note = (
+        f"{parameters['encoder'] / 1e6:.2f} M parameters" if "encoder" in parameters else "shared parameters"
+    )
     stages = [
         ("sentences", "raw text", "white"),
         ("tokeniser", "WordPiece ids\n+ attention mask", "white"),
-        ("MiniLM-L6\ntransformer", "6 layers, 22.7 M\nparameters (shared)", shared_colour),
-        ("mean pooling\n+ L2 norm", "one 384-d vector\nper sentence (shared)", shared_colour),
+        ("MiniLM-L6\ntransformer", f"embeddings + 6 layers\n{encoder_note}", shared_colour),
+        ("mean pooling\n+ L2 norm", "one 384-d vector\nper sentence", "white"),
     ]
     box_width, box_height, gap = 1.7, 1.1, 0.55
     n_tasks = len(task_labels)
-    height = max(2.4, 1.5 * n_tasks)
-    middle = height / 2
+    height = max(2.8, 1.6 * n_tasks)
+    middle = height / 2 + 0.3
     for i, (title, subtitle, colour) in enumerate(stages):
         x = i * (box_width + gap)
         _box(ax, x, middle - box_height / 2, box_width, box_height, title, subtitle, colour)
         if i:
             _arrow(ax, x - gap, middle, x, middle)
+    encoder_x = 2 * (box_width + gap)
     head_x = len(stages) * (box_width + gap) + 0.5
+    head_width, loss_width = 2.3, 2.5
+    loss_x = head_x + head_width + 1.3
+    bottom = height + 0.3 - height / n_tasks * (n_tasks - 0.5) - 0.75
     for j, (task, labels) in enumerate(task_labels.items()):
-        y = height - (j + 0.5) * height / n_tasks
-        _box(ax, head_x, y - 0.45, box_width + 0.3, 0.9, f"head: {task}", head, task_colour)
+        y = height + 0.3 - (j + 0.5) * height / n_tasks
+        count = f"\n{parameters[task]:,} parameters" if task in parameters else ""
+        _box(ax, head_x, y - 0.45, head_width, 0.9, f"head: {task}", head + count, task_colour)
         _arrow(ax, head_x - gap - 0.5, middle, head_x, y)
-        _arrow(ax, head_x + box_width + 0.3, y, head_x + box_width + 0.8, y)
+        _arrow(ax, head_x + head_width, y, loss_x, y)
         ax.text(
-            head_x + box_width + 0.9,
-            y,
-            f"{len(labels)} logits:\n" + ", ".join(labels),
-            va="center",
+            head_x + head_width + 0.65,
+            y + 0.06,
+            f"{len(labels)} logits",
+            ha="center",
+            va="bottom",
             fontsize=8,
         )
-    ax.set(xlim=(-0.2, head_x + box_width + 3.6), ylim=(-0.1, height + 0.1))
+        _box(ax, loss_x, y - 0.4, loss_width, 0.8, f"loss: {task}", "cross-entropy", "white")
+        level = bottom - 0.12 * j  # one dashed path per task: loss -> head -> shared encoder
+        x_start, x_end = loss_x + loss_width + 0.15 * (j + 1), encoder_x + box_width / 2 - 0.15 * j
+        ax.plot(
+            [loss_x + loss_width, x_start, x_start, x_end], [y, y, level, level],
+            color=gradient_colour, linestyle="--", lw=1.2,
+        )  # fmt: skip
+        ax.annotate(
+            "", xy=(x_end, middle - box_height / 2 - 0.05), xytext=(x_end, level),
+            arrowprops={"arrowstyle": "->", "color": gradient_colour, "linestyle": "--", "lw": 1.2},
+        )  # fmt: skip
+    legend = [
+        Patch(facecolor=shared_colour, alpha=0.25, edgecolor="black", label="shared parameters"),
+        Patch(facecolor=task_colour, alpha=0.25, edgecolor="black", label="task-specific parameters"),
+        Patch(facecolor="white", edgecolor="black", label="no parameters"),
+        plt.Line2D(
+            [],
+            [],
+            color=gradient_colour,
+            linestyle="--",
+            label="each loss's gradients: head, then shared encoder",
+        ),
+    ]
+    ax.legend(
+        handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8, frameon=False
+    )
+    ax.set(xlim=(-0.2, loss_x + loss_width + 0.2 + 0.15 * n_tasks), ylim=(bottom - 0.3, height + 0.5))
     ax.axis("off")
-    ax.set_title("Hard parameter sharing: one shared encoder, one head per task")
+    ax.set_title("Hard parameter sharing: one shared encoder, one head and one loss per task")
     return ax
 
 
@@ -180,4 +261,27 @@ def loss_weight_curves(steps: pd.DataFrame, tasks: Sequence[str], ax: plt.Axes |
         ax.plot(steps["step"], steps[f"{task}_loss_weight"], label=task)
     ax.set(xlabel="step", ylabel="loss weight exp(-s)", title="Learned loss weights")
     ax.legend(loc="best")
+    return ax
+
+
+def gradient_norm_chart(norms: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """Horizontal bars of gradient norms from zero (rows: components, the bottom layer first;
+    columns: the task whose loss was backpropagated); an exact zero is written as "0 (no path)"."""
+    ax = ax or plt.gca()
+    tasks, components = list(norms.columns), list(norms.index)
+    height = 0.8 / len(tasks)
+    palette = sns.color_palette("colorblind", len(tasks))
+    hatches = ["", "//", "..", "xx"]
+    for j, task in enumerate(tasks):
+        positions = np.arange(len(components)) - 0.4 + height * (j + 0.5)
+        values = norms[task].to_numpy()
+        ax.barh(positions, values, height, color=palette[j], hatch=hatches[j % len(hatches)],
+                edgecolor="white", label=f"loss of {task}")  # fmt: skip
+        for position, value in zip(positions, values, strict=True):
+            if value == 0:
+                ax.text(0, position, " 0 (no path)", va="center", fontsize=7)
+    ax.set(title=title, yticks=np.arange(len(components)), yticklabels=components, xlabel="gradient norm")
+    ax.set_xlim(left=0)
+    ax.invert_yaxis()
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return ax
