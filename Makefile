@@ -32,7 +32,7 @@ HERMETIC := rm -rf $(CACHE) && MTL_TUTORIAL_CACHE=$(CACHE)
 USER_ID ?= $(shell id -u)
 LAB_FLAGS := $(if $(filter 0,$(USER_ID)),--allow-root)
 
-.PHONY: run test lint lab notebooks robustness data data-check bench train site clean
+.PHONY: run test lint lab notebooks robustness data data-check bench train experiments site clean
 
 # Create the virtual environment when missing and (re)install whenever the pins change.
 $(INSTALLED): pyproject.toml
@@ -83,6 +83,11 @@ bench: $(INSTALLED)
 ## -> models/full_run (ignored by git), benchmarks/full_run.json and benchmarks/FULL_RUN.md.
 train: $(INSTALLED)
 	$(BIN)/python scripts/full_run.py
+
+## Notebook 03's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, ...), one thread,
+## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid (about an hour on 2 cores).
+experiments: $(INSTALLED)
+	$(ONE_THREAD) nice -n 5 $(BIN)/python scripts/experiments.py
 
 ## Build the website of the series (committed notebooks + landing page, nothing re-executed, -W) into build/site.
 site: $(INSTALLED)

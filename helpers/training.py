@@ -139,7 +139,9 @@ def train_multitask(
         )
         if state_read is not None:
             resume_from(state, state_read, checkpoint)
-        for epoch in range(state.epoch + 1, config.epochs + 1):
+            start -= state.seconds  # the time of the interrupted session counts too
+        last_epoch = state.epoch if state.stopped_early else config.epochs  # a run that stopped is done
+        for epoch in range(state.epoch + 1, last_epoch + 1):
             train_mode_above(model, prefix)
             for step_in_epoch, (task, rows) in enumerate(_progress_bar(sampler, epoch, config, rank), 1):
                 labels = batch_labels(tasks, task, train[task].labels[rows])  # 1. data: others IGNORE_INDEX
@@ -166,10 +168,12 @@ def train_multitask(
                     stop = _validate(state, when, validation, validation_caches, config, prefix)
                 if at_epoch_end:
                     state.epoch = epoch
+                if stop:  # (before the checkpoint, which must remember it: a resumed run stays stopped)
+                    state.stopped_early = not (epoch == config.epochs and at_epoch_end)
                 if checkpoint is not None and rank == 0 and at_epoch_end:
+                    state.seconds = time.perf_counter() - start
                     save_checkpoint(checkpoint, state, config, run_options)
                 if stop:
-                    state.stopped_early = not (epoch == config.epochs and at_epoch_end)
                     return _result(state, config, time.perf_counter() - start, world_size)
     return _result(state, config, time.perf_counter() - start, world_size)
 

@@ -76,12 +76,14 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "patience", "evaluations_per_epoch", "eval_batch_size"):
             check_int(f"TrainingConfig.{name}", getattr(self, name), 1)
         check_int("TrainingConfig.seed", self.seed, 0, 2**32 - 1)  # what numpy and torch accept
-        check_number("TrainingConfig.encoder_lr", self.encoder_lr, 0.0)
-        check_number("TrainingConfig.head_lr", self.head_lr, 0.0)
-        if self.loss_weight_lr is not None:
-            check_number("TrainingConfig.loss_weight_lr", self.loss_weight_lr, 0.0)
+        for name in (
+            "encoder_lr",
+            "head_lr",
+            "weight_decay",
+            *(("loss_weight_lr",) if self.loss_weight_lr else ()),
+        ):
+            check_number(f"TrainingConfig.{name}", getattr(self, name), 0.0)
         check_number("TrainingConfig.layer_decay", self.layer_decay, 0.0, low_open=True)
-        check_number("TrainingConfig.weight_decay", self.weight_decay, 0.0)
         check_number("TrainingConfig.warmup_fraction", self.warmup_fraction, 0.0, 1.0)
         check_number("TrainingConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         check_number("TrainingConfig.temperature", self.temperature, 0.0, low_open=True)
@@ -96,18 +98,12 @@ class TrainingConfig:
             )
         if self.amp is not None:
             check_bool("TrainingConfig.amp", self.amp)
-        if self.sampling not in SAMPLING_STRATEGIES:
-            raise ValueError(
-                f"unknown sampling strategy {self.sampling!r}; choose one of {SAMPLING_STRATEGIES}"
-            )
-        if self.class_weighting not in CLASS_WEIGHTINGS:
-            raise ValueError(
-                f"unknown class weighting {self.class_weighting!r}; choose one of {CLASS_WEIGHTINGS}"
-            )
-        if self.loss_weighting not in LOSS_WEIGHTINGS:
-            raise ValueError(
-                f"unknown loss weighting {self.loss_weighting!r}; choose one of {LOSS_WEIGHTINGS}"
-            )
+        choices = {"sampling strategy": (self.sampling, SAMPLING_STRATEGIES)}
+        choices |= {"class weighting": (self.class_weighting, CLASS_WEIGHTINGS)}
+        choices |= {"loss weighting": (self.loss_weighting, LOSS_WEIGHTINGS)}
+        for what, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(f"unknown {what} {value!r}; choose one of {allowed}")
         if self.loss_weights is not None:
             if not isinstance(self.loss_weights, Mapping):
                 raise TypeError(
@@ -176,11 +172,8 @@ class TrainingResult:
         return self.examples_seen / self.seconds if self.seconds else float("nan")
 
     def best_scores(self) -> dict[str, dict[str, float]]:
-        """Validation accuracy and macro-F1 per task at the kept (best) evaluation.
-
-        The model ends the run with exactly these weights, so this is what `evaluate` on the
-        validation split would return, without encoding it once more.
-        """
+        """Validation accuracy and macro-F1 per task at the kept (best) evaluation: what `evaluate`
+        on the validation split returns for the model the run ends with, without encoding it again."""
         if self.history.empty:
             raise ValueError("this run was not evaluated (validation=None): score the model with evaluate()")
         best = self.history[self.history["epoch"] == self.best_epoch].iloc[0]
@@ -196,10 +189,8 @@ class TrainingResult:
 
 
 class EvaluationSchedule:
-    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it.
-
-    With `only_after_epoch`, only once: after that epoch's last step (a fixed budget, no selection).
-    """
+    """When to evaluate: after the epoch's last step, and `per_epoch - 1` times evenly within it;
+    with `only_after_epoch`, only after that epoch's last step (a fixed budget, no selection)."""
 
     def __init__(self, steps_per_epoch: int, per_epoch: int, only_after_epoch: int | None = None):
         self.per_epoch = per_epoch
@@ -227,10 +218,7 @@ class EarlyStopping:
         self.bad_epochs = 0
 
     def update(self, score: float, epoch: int, model: nn.Module) -> bool:
-        """Record one evaluation; return True when training should stop.
-
-        Only trainable parameters are copied: frozen ones cannot have changed since.
-        """
+        """Record one evaluation; True: stop training. Copies the trainable parameters only."""
         if score > self.best_score:
             self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
             self.best_state = {
@@ -274,10 +262,20 @@ class TrainingState:
     records: list[dict] = field(default_factory=list)  # one per evaluation
     step_records: list[dict] = field(default_factory=list)  # one per optimiser step
     losses: list[float] = field(default_factory=list)  # training losses since the last evaluation
-    stopped_early: bool = False
+    stopped_early: bool = False  # early stopping ended the run (a resumed run then trains no more)
+    seconds: float = 0.0  # training time up to the last checkpoint
 
     PARTS = ("model", "combiner", "optimizer", "scheduler", "sampler", "stopper")  # each has a state dict
-    PROGRESS = ("epoch", "step", "examples_seen", "records", "step_records", "losses")
+    PROGRESS = (
+        "epoch",
+        "step",
+        "examples_seen",
+        "records",
+        "step_records",
+        "losses",
+        "stopped_early",
+        "seconds",
+    )
 
     def state_dict(self) -> dict:
         """Tensors and plain values only (what `torch.load(weights_only=True)` reads)."""
@@ -309,6 +307,9 @@ class CheckpointError(ValueError):
     """A training checkpoint that cannot be read, or that was written for another run."""
 
 
+START_OVER = "to start over, delete it (the command line's --restart does) and run without --resume"
+
+
 def save_checkpoint(
     path: str | Path, state: TrainingState, config: TrainingConfig, run_options: Mapping | None = None
 ) -> None:
@@ -322,9 +323,8 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> dict:
     """Read a checkpoint written by `train_multitask`; nothing in it can run code.
 
-    FileNotFoundError when `path` is missing; CheckpointError ("... delete it or run without
-    --resume") when it is damaged, foreign or incomplete, or when `config` differs from the run that
-    wrote it (all fields but `progress` must match).
+    FileNotFoundError when `path` is missing; CheckpointError (saying how to start over) when it is
+    damaged, foreign or incomplete, or `config` differs from the run that wrote it (but `progress`).
     """
     path = Path(path)
     if not path.is_file():
@@ -333,13 +333,12 @@ def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> d
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # random bytes, an empty or truncated file, a pickle with code in it
         raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(error).__name__}): delete it or run without --resume"
+            f"checkpoint {path} is unreadable ({type(error).__name__}); {START_OVER}"
         ) from None
     missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
     if missing:
         raise CheckpointError(
-            f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}): "
-            "delete it or run without --resume"
+            f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}); {START_OVER}"
         )
     if config is not None:
         check_checkpoint_config(state, config, path)
@@ -354,8 +353,7 @@ def check_checkpoint_config(state: Mapping[str, Any], config: TrainingConfig, pa
     if differing:
         raise CheckpointError(
             f"checkpoint {path} was written with a different training configuration "
-            f"({', '.join(differing)}): use the same options as the interrupted run, or delete it "
-            "and run without --resume"
+            f"({', '.join(differing)}): use the same options as the interrupted run; {START_OVER}"
         )
 
 
@@ -394,6 +392,5 @@ def resume_from(state: TrainingState, checkpoint: Mapping[str, Any], path) -> No
         state.load_state_dict(checkpoint)
     except (RuntimeError, ValueError, KeyError) as error:
         raise CheckpointError(
-            f"checkpoint {path} does not fit this model and configuration ({error}): "
-            "delete it or run without --resume"
+            f"checkpoint {path} does not fit this model and configuration ({error}): {START_OVER}"
         ) from error

@@ -455,3 +455,54 @@ def test_training_json_and_the_report_are_strict_json(tmp_path, capsys):
 
 def _no_constant(name):
     raise AssertionError(f"{name} is not JSON")
+
+
+def test_another_name_for_the_same_out_is_the_same_run(tmp_path, monkeypatch, capsys):
+    """A symlink to --out, or a RANK left set in the shell: still one run at a time per folder."""
+    from helpers.tool.processes import exclusive_output
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "real")
+    with exclusive_output(tmp_path / "real"):  # a run is training into real/
+        for env in ({}, {"RANK": "1"}):
+            with monkeypatch.context() as patch:
+                for name, value in env.items():
+                    patch.setenv(name, value)
+                with pytest.raises(SystemExit) as stop:
+                    main(["--out", str(tmp_path / "alias"), *TINY_RUN, "--overwrite"])
+            assert stop.value.code == 2 and "another run (process" in capsys.readouterr().err
+
+
+def test_careless_command_lines_are_refused_clearly(tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "model")
+    for argv, message in (
+        (["--rest"], "unrecognized arguments: --rest"),  # no abbreviation of a destructive option
+        (["--over"], "unrecognized arguments: --over"),
+        (["--max-length", "2"], "--max-length must be between 8 and 512"),
+    ):
+        with pytest.raises(SystemExit) as stop:
+            main(["--out", out, *TINY_RUN, *argv])
+        assert stop.value.code == 2 and message in capsys.readouterr().err, argv
+    monkeypatch.setenv("WORLD_SIZE", "2")  # left over from a cluster job, without torchrun
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", out, *TINY_RUN])
+    assert stop.value.code == 2 and "not started by torchrun" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    with pytest.raises(SystemExit) as stop:
+        main(["--out", "/proc/no-such-place/model", *TINY_RUN])
+    assert stop.value.code == 2 and "--out" in capsys.readouterr().err  # a clear error, not a traceback
+
+
+def test_ctrl_c_saves_nothing_says_how_to_go_on_and_leaves_no_lock(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "model"
+    _write_checkpoint(out, [])  # an epoch was completed before the interruption
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "check_checkpoint", lambda *args: None)
+    monkeypatch.setattr(train_module, "train_and_save", interrupted)
+    assert main(["--out", str(out), *TINY_RUN]) == 130
+    error = capsys.readouterr().err
+    assert "interrupted: nothing saved" in error and "--resume" in error and "Traceback" not in error
+    assert not out.exists() and not (tmp_path / ".model.lock").exists()

@@ -8,6 +8,7 @@ from sklearn.metrics import f1_score
 from helpers.analysis.intervals import (
     bootstrap_weights,
     macro_f1_intervals,
+    mean_interval,
     paired_difference_interval,
     resampled_macro_f1,
 )
@@ -42,3 +43,12 @@ def test_bad_shapes_are_refused():
         resampled_macro_f1([0, 1], [0, 1, 1], np.ones((2, 2)))
     with pytest.raises(ValueError, match="at least one item"):
         bootstrap_weights(0)
+
+
+def test_mean_interval_brackets_the_mean_and_refuses_too_few_values():
+    mean, low, high = mean_interval([0.1, 0.2, 0.3, 0.4], seed=1)
+    assert mean == pytest.approx(0.25) and 0.1 <= low <= mean <= high <= 0.4
+    assert mean_interval([0.5, 0.5]) == (0.5, 0.5, 0.5)
+    for bad in ([1.0], [[1.0, 2.0]], [1.0, float("nan")]):
+        with pytest.raises(ValueError):
+            mean_interval(bad)

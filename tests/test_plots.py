@@ -85,3 +85,30 @@ def test_architecture_diagram_has_a_legend_and_the_given_parameter_counts():
     labels = [text.get_text() for text in ax.get_legend().get_texts()]
     assert labels[:3] == ["shared parameters", "task-specific parameters", "no parameters"]
     plt.close(fig)
+
+
+def test_architecture_diagram_sends_gradients_back_through_heads_and_pooling():
+    from helpers.analysis.plots import draw_architecture
+
+    fig, ax = plt.subplots(figsize=(13, 4))
+    draw_architecture({"a": ["x", "y"], "b": ["p", "q", "r"]}, ax)
+    arrows = [a.arrow_patch for a in ax.texts if getattr(a, "arrow_patch", None)]
+    dashed = [a for a in arrows if a.get_linestyle() not in ("-", "solid")]
+    assert len(dashed) == 2 * 2 + 1  # per task: loss -> head, head -> pooling; then pooling -> encoder
+    assert "one task" in " ".join(text.get_text() for text in ax.texts)
+    plt.close(fig)
+
+
+def test_forest_plot_draws_one_row_per_difference_and_a_zero_line():
+    import pandas as pd
+
+    from helpers.analysis.plots import forest_plot
+
+    frame = pd.DataFrame({"gap": [0.02, 0.1], "low": [-0.01, 0.05], "high": [0.05, 0.15]}, index=["a", "b"])
+    fig, ax = plt.subplots()
+    forest_plot(frame, "gap", "gaps", ax)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert any(list(line.get_xdata()) == [0, 0] for line in ax.get_lines())
+    with pytest.raises(ValueError, match="no column"):
+        forest_plot(frame, "missing", "gaps", ax)
+    plt.close(fig)

@@ -428,3 +428,16 @@ def test_a_resumed_run_on_cuda_draws_the_same_dropout_masks(make_model, tmp_path
     resumed = trained(checkpoint, resume=True)
     for name, parameter in reference.state_dict().items():
         assert torch.equal(parameter, resumed.state_dict()[name]), name
+
+
+def test_a_run_that_stopped_early_stays_stopped_when_resumed(make_model, tmp_path):
+    """Interrupted after early stopping decided (while the CLI evaluates and saves): --resume must not
+    train on. With zero learning rates the score never improves, so patience 1 stops after epoch 2."""
+    config = TrainingConfig(epochs=5, batch_size=4, encoder_lr=0.0, head_lr=0.0, patience=1, progress=False)
+    checkpoint = tmp_path / "run.pt"
+    train, validation = tiny_split()
+    first = train_multitask(make_model(), train, validation, config, checkpoint=checkpoint)
+    assert first.stopped_early and len(first.history) == 2
+    resumed = train_multitask(make_model(), train, validation, config, checkpoint=checkpoint, resume=True)
+    assert resumed.stopped_early and len(resumed.history) == 2 and len(resumed.steps) == len(first.steps)
+    assert resumed.seconds >= torch.load(checkpoint, weights_only=True)["seconds"] > 0  # earlier time counts

@@ -88,7 +88,7 @@ def test_patience_one_keeps_going_while_the_score_improves():
 def test_a_damaged_checkpoint_is_reported_before_any_work(make_model, tmp_path, monkeypatch, content):
     checkpoint = tmp_path / "run.pt"
     checkpoint.write_bytes(content)
-    with pytest.raises(CheckpointError, match="is unreadable .*: delete it or run without --resume"):
+    with pytest.raises(CheckpointError, match="is unreadable .*; to start over, delete it"):
         load_checkpoint(checkpoint)
 
     def no_work(*args, **kwargs):

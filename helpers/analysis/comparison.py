@@ -74,3 +74,60 @@ def clearly_above(higher: Sequence[float], lower: Sequence[float], floor: float 
 def within_noise(a: Sequence[float], b: Sequence[float], floor: float = NOISE_FLOOR) -> bool:
     """True when the means of `a` and `b` differ by at most twice their `noise`: no clear difference."""
     return abs(float(np.mean(a)) - float(np.mean(b))) <= 2 * noise(a, b, floor=floor)
+
+
+def paired_differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """Per-seed differences `a - b` of two arms that share their seeds (same order); ValueError for
+    arms of different lengths, fewer than two seeds, or a NaN/infinite value."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
+        raise ValueError(f"paired arms need the same seeds, at least two: got {a.tolist()} and {b.tolist()}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"an arm holds NaN or infinite values: {a.tolist()}, {b.tolist()}")
+    return a - b
+
+
+def paired_noise(a: Sequence[float], b: Sequence[float], floor: float = NOISE_FLOOR) -> float:
+    """The noise of a paired comparison: the sample sd (ddof = 1) of the per-seed differences, at
+    least `floor`. What moves both arms alike (the seed's shared batch order, the data) cancels."""
+    return max(floor, float(np.std(paired_differences(a, b), ddof=1)))
+
+
+def clearly_above_paired(higher: Sequence[float], lower: Sequence[float], floor: float = NOISE_FLOOR) -> bool:
+    """True when the mean per-seed difference `higher - lower` exceeds twice its `paired_noise`."""
+    return float(paired_differences(higher, lower).mean()) > 2 * paired_noise(higher, lower, floor)
+
+
+class RunTable:
+    """A notebook's record of its runs: one row per run (experiment, configuration, seed, macro-F1
+    per task and their mean), read back per configuration as one value per seed."""
+
+    def __init__(self, tasks: Sequence[str]):
+        self.tasks = list(tasks)
+        self.rows: list[dict] = []
+
+    def add(self, experiment: str, configuration: str, seed: int | None, scores: dict) -> None:
+        """Record a run's scores (`{task: {"macro_f1": ...}}`, as `evaluate` returns them)."""
+        row = {"experiment": experiment, "configuration": configuration, "seed": seed}
+        row.update({task: float(scores[task]["macro_f1"]) for task in self.tasks})
+        row["mean"] = float(np.mean([row[task] for task in self.tasks]))
+        self.rows.append(row)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    def f1(self, configuration: str, column: str = "mean") -> np.ndarray:
+        """The macro-F1 of `configuration` in `column` (a task or "mean"), one value per run, in seed
+        order; KeyError for a configuration never recorded."""
+        frame = self.frame()
+        chosen = frame[frame.configuration == configuration].sort_values("seed", kind="stable")
+        if chosen.empty:
+            raise KeyError(f"no runs of {configuration!r}; recorded: {sorted(set(frame.configuration))}")
+        return chosen[column].to_numpy()
+
+    def summary(self, experiment: str) -> pd.DataFrame:
+        """Mean ± sd over seeds of each configuration of `experiment`, as text."""
+        frame = self.frame()
+        return mean_sd_table(
+            seed_summary(frame[frame.experiment == experiment], "configuration", [*self.tasks, "mean"])
+        )

@@ -89,3 +89,17 @@ def paired_difference_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(resampled, [tail, 100 - tail])
     return difference, float(low), float(high)
+
+
+def mean_interval(
+    values: Sequence[float], n_bootstrap: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mean of `values` (n,) with its percentile bootstrap interval: `(mean, low, high)`. For paired
+    items pass their differences (item by item), and the interval is that of the mean difference."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+        raise ValueError(f"need a 1-D array of at least two finite values, got shape {values.shape}")
+    resampled = bootstrap_weights(len(values), n_bootstrap, seed) @ values / len(values)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return float(values.mean()), float(low), float(high)

@@ -197,9 +197,9 @@ def label_noise_ceiling(
     is, if anything, optimistic: a resampled panel is centred on the committed mean, whereas a
     genuinely new panel would scatter around the population mean, so it would disagree somewhat
     more (:func:`panel_agreement`: two resampled panels scored against each other reach a macro-F1
-    of about 0.92 on the test split instead of 0.94, two disjoint half-panels about 0.88). It also ignores every other
-    source of label error (the raters' shared biases, the rule's +-0.5 thresholds). The interval
-    reflects resampling only, not the choice of sentences.
+    of about 0.92 on the test split instead of 0.94, two disjoint half-panels about 0.88). It also
+    ignores every other source of label error (the raters' shared biases, the rule's +-0.5
+    thresholds). The interval reflects resampling only, not the choice of sentences.
 
     Raises KeyError for a missing column, ValueError if no sentence has ratings, a label is not a
     sentiment label, ``n_bootstrap < 1`` or ``seed < 0``, and TypeError for non-integer

@@ -64,9 +64,9 @@ def plot_embedding_map(
         raise ValueError(f"markers has {len(markers)} markers for {len(order)} labels")
     for colour, marker, value in zip(palette, markers, order, strict=False):
         chosen = (labels == value).to_numpy()
-        ax.scatter(*coords[chosen].T, s=10, color=colour, marker=marker, label=value, linewidths=0, alpha=0.8)
+        ax.scatter(*coords[chosen].T, s=18, color=colour, marker=marker, label=value, linewidths=0, alpha=0.8)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small", markerscale=1.8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small", markerscale=1.5)
     return ax
 
 
@@ -137,7 +137,8 @@ def draw_architecture(
 ) -> plt.Axes:
     """Diagram of the multi-task model: shared parameters in one colour, task-specific ones in
     another, parameter-free steps in white (a legend says which); one cross-entropy per task, and
-    dashed arrows for the path its gradients take back through the head into the shared encoder.
+    dashed arrows for the path its gradients take back: through its head and the pooling into the
+    shared encoder.
 
     `parameters`: counts to print, keyed "encoder" and by task (e.g. from `parameter_summary`).
     """
@@ -170,6 +171,7 @@ def draw_architecture(
     head_width, loss_width = 2.3, 2.5
     loss_x = head_x + head_width + 1.3
     bottom = height + 0.3 - height / n_tasks * (n_tasks - 0.5) - 0.75
+    pooling_right = 3 * (box_width + gap) + box_width
     for j, (task, labels) in enumerate(task_labels.items()):
         y = height + 0.3 - (j + 0.5) * height / n_tasks
         count = f"\n{parameters[task]:,} parameters" if task in parameters else ""
@@ -185,16 +187,15 @@ def draw_architecture(
             fontsize=8,
         )
         _box(ax, loss_x, y - 0.4, loss_width, 0.8, f"loss: {task}", "cross-entropy", "white")
-        level = bottom - 0.12 * j  # one dashed path per task: loss -> head -> shared encoder
-        x_start, x_end = loss_x + loss_width + 0.15 * (j + 1), encoder_x + box_width / 2 - 0.15 * j
-        ax.plot(
-            [loss_x + loss_width, x_start, x_start, x_end], [y, y, level, level],
-            color=gradient_colour, linestyle="--", lw=1.2,
-        )  # fmt: skip
-        ax.annotate(
-            "", xy=(x_end, middle - box_height / 2 - 0.05), xytext=(x_end, level),
-            arrowprops={"arrowstyle": "->", "color": gradient_colour, "linestyle": "--", "lw": 1.2},
-        )  # fmt: skip
+        # the way back, dashed: loss -> head -> pooling (below the forward arrows)
+        _arrow(ax, loss_x, y - 0.25, head_x + head_width, y - 0.25, gradient_colour)
+        _arrow(ax, head_x, y - 0.3, pooling_right, middle - 0.2 - 0.15 * j, gradient_colour)
+    _arrow(ax, pooling_right - box_width, middle - 0.3, encoder_x + box_width, middle - 0.3, gradient_colour)
+    ax.text(
+        (head_x + loss_x + loss_width) / 2, bottom - 0.1,
+        "in training each batch comes from one task: only that task's head and loss run",
+        ha="center", va="center", fontsize=8, style="italic",
+    )  # fmt: skip
     legend = [
         Patch(facecolor=shared_colour, alpha=0.25, edgecolor="black", label="shared parameters"),
         Patch(facecolor=task_colour, alpha=0.25, edgecolor="black", label="task-specific parameters"),
@@ -204,13 +205,13 @@ def draw_architecture(
             [],
             color=gradient_colour,
             linestyle="--",
-            label="each loss's gradients: head, then shared encoder",
+            label="gradients: loss, head, pooling, shared encoder",
         ),
     ]
     ax.legend(
         handles=legend, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8, frameon=False
     )
-    ax.set(xlim=(-0.2, loss_x + loss_width + 0.2 + 0.15 * n_tasks), ylim=(bottom - 0.3, height + 0.5))
+    ax.set(xlim=(-0.2, loss_x + loss_width + 0.2), ylim=(bottom - 0.3, height + 0.5))
     ax.axis("off")
     ax.set_title("Hard parameter sharing: one shared encoder, one head and one loss per task")
     return ax
@@ -228,8 +229,10 @@ def _box(ax, x, y, width, height, title, subtitle, colour):
     ax.text(x + width / 2, y + height * 0.24, subtitle, ha="center", va="center", fontsize=7)
 
 
-def _arrow(ax, x0, y0, x1, y1):
-    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "black"})
+def _arrow(ax, x0, y0, x1, y1, colour=None):
+    """A solid black arrow (forward pass), or a dashed one in `colour` (gradients)."""
+    style = {"color": "black"} if colour is None else {"color": colour, "linestyle": "--", "lw": 1.2}
+    ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", **style})
 
 
 def confusion_heatmap(y_true, y_pred, labels: list[str], title: str, ax: plt.Axes | None = None) -> plt.Axes:
@@ -279,9 +282,35 @@ def gradient_norm_chart(norms: pd.DataFrame, title: str, ax: plt.Axes | None = N
                 edgecolor="white", label=f"loss of {task}")  # fmt: skip
         for position, value in zip(positions, values, strict=True):
             if value == 0:
-                ax.text(0, position, " 0 (no path)", va="center", fontsize=7)
+                ax.text(0, position, " 0 (no path)", va="center", fontsize=9)
     ax.set(title=title, yticks=np.arange(len(components)), yticklabels=components, xlabel="gradient norm")
     ax.set_xlim(left=0)
     ax.invert_yaxis()
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def forest_plot(
+    frame: pd.DataFrame,
+    estimate: str,
+    title: str,
+    ax: plt.Axes | None = None,
+    interval: tuple[str, str] = ("low", "high"),
+    xlabel: str | None = None,
+) -> plt.Axes:
+    """One row per row of `frame` (its index, joined with " / ", labels the row): a dot at `estimate`
+    and a line over the interval columns, with a vertical line at zero. For paired differences:
+    an interval that crosses zero does not separate the two."""
+    ax = ax or plt.gca()
+    for column in (estimate, *interval):
+        if column not in frame:
+            raise ValueError(f"frame has no column {column!r}; it has {list(frame.columns)}")
+    labels = [" / ".join(map(str, key)) if isinstance(key, tuple) else str(key) for key in frame.index]
+    rows = np.arange(len(frame))
+    low, high, centre = (frame[c].to_numpy(dtype=float) for c in (*interval, estimate))
+    ax.hlines(rows, low, high, color="black", linewidth=1.5)
+    ax.plot(centre, rows, "o", color=sns.color_palette("colorblind")[0], markersize=6)
+    ax.axvline(0, color="grey", linestyle="--", linewidth=1)
+    ax.set(title=title, yticks=rows, yticklabels=labels, xlabel=xlabel or estimate)
+    ax.invert_yaxis()
     return ax

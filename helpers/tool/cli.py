@@ -1,34 +1,23 @@
-"""Train the series' two-task model on the committed data and save it.
+"""Train the series' two-task model on the committed data and save it (`--help` lists the options).
 
-    python -m helpers.tool.cli --out models/mtl [--epochs N] [--max-train-per-task N]
-        [--freeze-backbone | --unfreeze-top-k K] [--sampling proportional|uniform|temperature]
-        [--loss-weighting sum|uncertainty [--loss-weight-lr LR]] [--class-weighting none|balanced]
-        [--linear-probe-epochs N [--linear-probe-lr LR]] [--punctuation-dropout P] [--max-length T]
-        [--gradient-checkpointing] [--seed S] [--overwrite] [--resume | --restart]
+    python -m helpers.tool.cli --out models/mtl [--epochs N] [--unfreeze-top-k K] ...
 
-With `--linear-probe-epochs N`, the heads are first trained alone on the frozen encoder for N epochs
-(a linear probe), and only then is the encoder fine-tuned with them: LP-FT (Kumar et al., 2022),
-notebook 03's recipe. With `--punctuation-dropout P`, the model is also selected on a validation
-split whose sentence types lose their final punctuation with the same probability.
+`--linear-probe-epochs N` first trains the heads alone on the frozen encoder, then fine-tunes the
+encoder with them: LP-FT (Kumar et al., 2022), notebook 03's recipe. `--punctuation-dropout P`
+also selects the model on validation sentences that lose their final mark with probability P. It
+ends with one JSON line of validation and test metrics; the model (`helpers.tool.saving`) and
+`training.json` (configuration and history) are saved together, in one atomic step.
 
-It shows a progress bar while training and ends with one JSON line of validation and test
-metrics. The model is saved with `MultiTaskModel.save` (load it with `MultiTaskModel.load(DIR)`),
-together with `training.json` (the configuration and the per-epoch history), in one atomic step.
+Nothing is silently lost or replaced: `--out` must be new or empty, or hold a model saved here
+before and `--overwrite` (replaced only once the new one is complete); one run at a time per `--out`
+(a lock, `.OUT.lock`); the checkpoint beside it (`.OUT.checkpoint.pt`, after every epoch) is
+continued with `--resume`, and a new run refuses to start beside one unless told `--restart`; a
+diverging loss stops the run with exit status 1 and saves nothing; Ctrl-C saves nothing (exit 130).
 
-`--out` must be a new or empty folder; with `--overwrite` it may also hold a model saved here
-before (and nothing else), which is replaced only once the new one is complete. Everything is
-checked before the model and the data load: the arguments, the output folder (one run at a time:
-a second one on the same `--out` stops at once), the device and the checkpoint (`.OUT.checkpoint.pt`
-beside `--out`, written after every epoch): an interrupted run's is continued with `--resume`, and
-a new run refuses to start beside one unless told `--restart`. A run whose loss diverges stops
-with exit status 1 and saves nothing.
-
-Several processes, one per CPU socket or GPU, with PyTorch's DistributedDataParallel:
+Several processes, one per CPU socket or GPU (DistributedDataParallel; `--batch-size` is per
+process; rank 0 evaluates, logs and saves):
 
     torchrun --nproc_per_node 2 -m helpers.tool.cli --out models/mtl ...
-
-Each process trains on its own shard of the data (gloo on CPU, NCCL on CUDA); rank 0 evaluates,
-logs and saves. `--batch-size` is per process, so the effective batch is N times larger.
 """
 
 from __future__ import annotations
@@ -36,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -53,7 +43,7 @@ from helpers.optimization import TrainingDiverged
 from helpers.prefix_cache import build_prefix_caches
 from helpers.task_data import SAMPLING_STRATEGIES, limit_per_task, load_task_data
 from helpers.tool.processes import (
-    RunInProgressError,
+    OutputLockError,
     exclusive_output,
     process_group,
     seed_everything,
@@ -81,23 +71,21 @@ def _bounded(kind, low=None, high=None, name="value"):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    description = "Train the two-task (sentence type + sentiment) model."
+    # no abbreviations: --rest must not mean --restart, nor --over --overwrite
     parser = argparse.ArgumentParser(
-        prog="python -m helpers.tool.cli", description="Train the two-task (sentence type + sentiment) model."
+        prog="python -m helpers.tool.cli", description=description, allow_abbrev=False
     )
     parser.add_argument("--out", required=True, type=Path, help="directory to save the trained model in")
     parser.add_argument("--epochs", type=_bounded(int, 1, name="--epochs"), default=3)
     parser.add_argument(
-        "--max-train-per-task",
-        type=_bounded(int, 1, name="--max-train-per-task"),
-        default=None,
+        "--max-train-per-task", type=_bounded(int, 1, name="--max-train-per-task"), default=None,
         help="a seeded, stratified subset of the training data per task (default: all)",
-    )
+    )  # fmt: skip
     parser.add_argument(
-        "--max-eval-per-task",
-        type=_bounded(int, 1, name="--max-eval-per-task"),
-        default=None,
+        "--max-eval-per-task", type=_bounded(int, 1, name="--max-eval-per-task"), default=None,
         help="evaluate on a seeded, stratified subset of validation and test (default: all; for quick runs)",
-    )
+    )  # fmt: skip
     freezing = parser.add_mutually_exclusive_group()
     freezing.add_argument("--freeze-backbone", action="store_true", help="train the heads only")
     freezing.add_argument(
@@ -141,25 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="probability of stripping a sentence-type example's final punctuation while training",
     )
     parser.add_argument(
-        "--gradient-checkpointing",
-        action="store_true",
+        "--gradient-checkpointing", action="store_true",
         help="recompute activations in the backward pass: less memory, about a fifth slower",
-    )
+    )  # fmt: skip
     parser.add_argument("--seed", type=_bounded(int, 0, 2**32 - 1, name="--seed"), default=0)
     parser.add_argument("--batch-size", type=_bounded(int, 1, name="--batch-size"), default=32)
     parser.add_argument("--encoder-lr", type=_bounded(float, 0.0, name="--encoder-lr"), default=5e-5)
     parser.add_argument("--head-lr", type=_bounded(float, 0.0, name="--head-lr"), default=1e-3)
     parser.add_argument("--head", choices=HEAD_KINDS, default="linear")
     parser.add_argument(
-        "--max-length", type=_bounded(int, 1, 512, name="--max-length"), default=SERIES_MAX_LENGTH,
+        "--max-length", type=_bounded(int, 8, 512, name="--max-length"), default=SERIES_MAX_LENGTH,
         help="tokens per sentence; a longer one keeps its first and last tokens, with a warning",
     )  # fmt: skip
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a model saved in --out by an earlier run (never any other files)",
-    )
+        "--overwrite", action="store_true", help="replace a model saved in --out before (nothing else)"
+    )  # fmt: skip
     restart = parser.add_mutually_exclusive_group()
     restart.add_argument(
         "--resume", action="store_true",
@@ -241,11 +226,12 @@ def training_config(args: argparse.Namespace) -> TrainingConfig:
 
 
 def selection_split(validation: dict, rate: float, seed: int) -> dict:
-    """The validation split to select on when training with punctuation dropout: the same share
-    `rate` of its sentence types lose their final punctuation (seeded), the other tasks unchanged."""
+    """The validation split to select on with punctuation dropout: the same share `rate` of its
+    sentence types lose their final mark (seeded), the other tasks unchanged."""
+    strip = {"sentence_type"}
     return {
-        task: examples.with_punctuation_dropout(rate, seed) if task in ("sentence_type",) else examples
-        for task, examples in validation.items()
+        task: data.with_punctuation_dropout(rate, seed) if task in strip else data
+        for task, data in validation.items()
     }
 
 
@@ -283,7 +269,8 @@ def heads_config(args: argparse.Namespace) -> TrainingConfig:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.out = args.out.expanduser()  # once, here: every check and the checkpoint use the same path
+    # once, here: every check, the lock and the checkpoint use the same path, whatever links lead to it
+    args.out = args.out.expanduser().resolve()
     # everything that can be wrong is checked here, before the model and the data load
     check_output_dir(parser, args.out, args.overwrite)
     if args.loss_weight_lr is not None and args.loss_weighting != "uncertainty":
@@ -302,20 +289,31 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.resume and world_size() > 1:
         parser.error("--resume works in a single process only")
-    first_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one lock for all processes
+    if world_size() > 1 and not {"RANK", "MASTER_ADDR"} <= set(os.environ):
+        parser.error(f"WORLD_SIZE={world_size()} is set, but this process was not started by torchrun")
+    first_process = world_size() == 1 or int(os.environ["RANK"]) == 0  # one lock for all processes
+    previous = signal.signal(signal.SIGTERM, _interrupted)  # `kill`, a scheduler's time limit: as Ctrl-C
     try:
         with exclusive_output(args.out) if first_process else contextlib.nullcontext():
             check_output_dir(parser, args.out, args.overwrite)  # again, now that no other run can write
             state = check_checkpoint(parser, args, config, first_process)
             with process_group(args.device) as (rank, device):
                 return train_and_save(args, config, rank, device, state)
-    except RunInProgressError as error:
+    except OutputLockError as error:
         parser.error(str(error))
-    except TrainingDiverged as error:
+    except (KeyboardInterrupt, TrainingDiverged) as error:
         kept = checkpoint_path(args.out)
-        note = f" The last completed epoch's checkpoint is kept at {kept} (--restart: start over)."
-        print(f"error: {error}{note if kept.is_file() else ''}", file=sys.stderr)
-        return 1
+        diverged = isinstance(error, TrainingDiverged)
+        then = "--restart to start over" if diverged else "add --resume to go on"
+        note = f" The last completed epoch is in {kept}: {then}." if kept.is_file() else ""
+        print(f"{f'error: {error}' if diverged else 'interrupted'}: nothing saved.{note}", file=sys.stderr)
+        return 1 if diverged else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def check_checkpoint(parser, args: argparse.Namespace, config: TrainingConfig, first_process: bool):

@@ -57,7 +57,11 @@ def process_group(requested_device: str | None) -> Iterator[tuple[int, str | Non
         torch.distributed.destroy_process_group()
 
 
-class RunInProgressError(RuntimeError):
+class OutputLockError(RuntimeError):
+    """The lock of the model folder this run would write cannot be taken."""
+
+
+class RunInProgressError(OutputLockError):
     """Another run holds the lock of the model folder this run would write."""
 
 
@@ -75,12 +79,17 @@ def _try_lock(handle) -> bool:
 @contextmanager
 def exclusive_output(out: Path) -> Iterator[Path]:
     """Hold the lock `.OUT.lock` beside `out` inside the block: RunInProgressError (naming the other
-    run's process id) when another run holds it. The operating system releases it when the process
-    ends, even on a crash, so a lock is never left behind; the file is removed on exit."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    run's process id) when another run holds it, OutputLockError when it cannot be created. The
+    operating system releases it when the process ends, even on a crash; the file is removed on exit."""
     lock = out.parent / f".{out.name}.lock"
     while True:
-        handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 -- held open for the whole block
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 -- held open for the whole block
+        except OSError as error:
+            raise OutputLockError(
+                f"cannot create the lock file {lock} beside --out: {error.strerror}"
+            ) from None
         if not _try_lock(handle):
             handle.seek(0)
             owner = handle.read().strip() or "unknown"
