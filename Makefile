@@ -81,8 +81,9 @@ bench: $(INSTALLED)
 
 ## Notebook 03's recipe on all the data (about 25 min on 2 cores), scored on the full test split
 ## -> models/full_run (ignored by git), benchmarks/full_run.json and benchmarks/FULL_RUN.md.
+## After an interruption: make train TRAIN_ARGS=--resume (go on) or TRAIN_ARGS=--restart (start over).
 train: $(INSTALLED)
-	$(BIN)/python scripts/full_run.py
+	$(BIN)/python scripts/full_run.py $(TRAIN_ARGS)
 
 ## Notebook 03's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, ...), one thread,
 ## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid (about an hour on 2 cores).
