@@ -134,7 +134,8 @@ def scores_of(data: dict, predictions: dict) -> dict:
 def run(spec: RunSpec, data: Data) -> dict:
     """Train and score one run; the record written to its file (without provenance)."""
     n = spec.train_per_task
-    train, record = data.train(n), {}
+    train, record = {task: data.train(n)[task] for task in spec.tasks}, {}
+    scored = {key: {task: data.split(key)[task] for task in spec.tasks} for key in ("validation", "test")}
     if spec.is_probe:
         start = time.perf_counter()
         probes = data.probes(n)
@@ -152,8 +153,12 @@ def run(spec: RunSpec, data: Data) -> dict:
         for head in model.heads.values():
             head.layers[-1].reset_parameters()  # seeded random heads (replaced by the probes for LP-FT)
         if spec.heads == "probe":
+            frozen = data.frozen(f"train{n}")
             probes = linear_probe_stage(
-                model, data.frozen(f"train{n}"), {t: train[t].labels for t in train}, probes=data.probes(n)
+                model,
+                {t: frozen[t] for t in train},
+                {t: train[t].labels for t in train},
+                probes={t: data.probes(n)[t] for t in train},
             )
             record["probe_C"] = {task: float(probe.C) for task, probe in probes.items()}
         if spec.embeddings:
@@ -176,11 +181,11 @@ def run(spec: RunSpec, data: Data) -> dict:
             if record["head_moved"][task] != 0.0:
                 raise RuntimeError(f"the frozen {task!r} head moved")
         predictions = {
-            key: predict_labels(model, data.split(key), batch_size=64, caches=caches[key])
+            key: predict_labels(model, scored[key], batch_size=64, caches=caches[key])
             for key in ("validation", "test")
         }
     record["wall_seconds"] = time.perf_counter() - start
-    record["scores"] = {key: scores_of(data.split(key), predictions[key]) for key in ("validation", "test")}
+    record["scores"] = {key: scores_of(scored[key], predictions[key]) for key in ("validation", "test")}
     record["test_predictions"] = {
         task: values.astype(int).tolist() for task, values in predictions["test"].items()
     }

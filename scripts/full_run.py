@@ -6,12 +6,14 @@ usage: python scripts/full_run.py [--out models/full_run] [--results benchmarks]
 An interrupted run leaves its checkpoint in `--out`: go on with `--resume` (`make train
 TRAIN_ARGS=--resume`) or start over with `--restart`; without either, the CLI refuses to start.
 
-Runs the training CLI with notebook 03's plan (heads first on the frozen encoder, then the top two
-layers from the frozen-prefix cache; class-weighted loss; punctuation dropout; the model selected
-on the validation split, never on the test split) on ALL training data of both tasks, then scores
-the saved model on the full test split next to the baselines and the label-noise ceiling
-(`helpers.analysis.reports`, the same functions notebook 04 uses), and writes
-`benchmarks/full_run.json` (everything, machine-readable) and `benchmarks/FULL_RUN.md` (a summary).
+Runs the training CLI with notebook 03's recommendation (the heads start at the tuned linear probe
+of the frozen encoder, then the top five of six layers are fine-tuned; class-weighted loss;
+punctuation dropout; the model selected on the validation split, never on the test split) on ALL
+training data of both tasks, then scores the saved model on the full test split next to the
+baselines (`helpers.analysis.reports`, the same functions notebook 04 uses), and writes
+`benchmarks/full_run.json` (everything, machine-readable), `benchmarks/FULL_RUN.md` (a summary) and
+`benchmarks/full_run_predictions.json` (every test sentence's predicted class and probabilities,
+`helpers.analysis.full_run`).
 The model stays in `--out` (`models/` is ignored by git). Notebook 04 shows these numbers next to
 its own in-budget run; tests/test_full_run.py checks the file's schema and that its command is
 one the CLI accepts, with the recipe below.
@@ -36,9 +38,8 @@ sys.path.insert(0, str(ROOT))
 SCHEMA = 1
 # Notebook 03's plan, on all the data: what `make train` runs (the CLI's options, in this order).
 RECIPE = (
-    "--unfreeze-top-k", "2",
-    "--linear-probe-epochs", "10", "--linear-probe-lr", "0.01",
-    "--epochs", "3", "--batch-size", "16", "--encoder-lr", "0.0001", "--head-lr", "0.001",
+    "--unfreeze-top-k", "5", "--probe-heads",
+    "--epochs", "2", "--batch-size", "16", "--encoder-lr", "0.0001", "--head-lr", "0.001",
     "--class-weighting", "balanced", "--punctuation-dropout", "0.5",
     "--seed", "0", "--no-progress",
 )  # fmt: skip
@@ -228,14 +229,18 @@ def main(argv: list[str] | None = None) -> int:
             "epochs": record["config"]["epochs"],
             "train_examples": report["train_examples"],
             "train_seconds": report["seconds"],
+            "probe_C": report.get("probe_C"),
             "validation": report["validation"],
             "history": record["history"],
         },
         "test": test,
     }
     results["targets"] = targets(results)
+    from helpers.analysis.full_run import prediction_record
     from helpers.checks import strict_json
 
+    predictions = prediction_record(model, results)
+    (args.results / "full_run_predictions.json").write_text(strict_json(predictions) + "\n")
     (args.results / "full_run.json").write_text(strict_json(results, indent=2) + "\n")
     write_summary(results, args.results / "FULL_RUN.md")
     print((args.results / "FULL_RUN.md").read_text())

@@ -194,6 +194,9 @@ def test_seeds_must_fit_numpy_and_torch(capsys, tmp_path):
         (["--loss-weight-lr", "0.1"], "use it with --loss-weighting uncertainty"),
         (["--linear-probe-epochs", "2", "--freeze-backbone"], "nothing is fine-tuned after it"),
         (["--linear-probe-epochs", "-1"], "--linear-probe-epochs must be at least 0"),
+        (["--probe-heads", "--linear-probe-epochs", "2"], "without --linear-probe-epochs"),
+        (["--probe-heads", "--freeze-backbone"], "without --freeze-backbone"),
+        (["--probe-heads", "--head", "mlp"], "needs --head linear"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_usage_error(tmp_path, capsys, arguments, message):
@@ -506,3 +509,27 @@ def test_ctrl_c_saves_nothing_says_how_to_go_on_and_leaves_no_lock(tmp_path, mon
     error = capsys.readouterr().err
     assert "interrupted: nothing saved" in error and "--resume" in error and "Traceback" not in error
     assert not out.exists() and not (tmp_path / ".model.lock").exists()
+
+
+def test_probe_heads_start_fine_tuning_from_the_tuned_probe(tmp_path, capsys):
+    """`--probe-heads`: the saved heads (nothing moves at rate 0) predict what a tuned probe of the
+    pre-trained embeddings predicts, sentence by sentence, and the report names each probe's C."""
+    from helpers.analysis.lp_ft import probe_predictions
+    from helpers.analysis.probes import fit_tuned_probe
+    from helpers.data import TASK_LABELS
+    from helpers.evaluation import predict_labels, sentence_embeddings
+    from helpers.task_data import limit_per_task, load_task_data
+
+    out = tmp_path / "model"
+    arguments = ["--out", str(out), "--probe-heads", "--unfreeze-top-k", "1", "--epochs", "1"]
+    arguments += ["--encoder-lr", "0", "--head-lr", "0", "--max-train-per-task", "60"]
+    assert main([*arguments, "--max-eval-per-task", "16", "--seed", "1", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(report["probe_C"]) == set(TASK_LABELS)
+    train = limit_per_task(load_task_data("train"), 60, seed=1)
+    features = sentence_embeddings(MultiTaskModel(TASK_LABELS, device="cpu"), train, 32)
+    saved = predict_labels(load_model(out, device="cpu"), train)
+    for task in TASK_LABELS:
+        probe = fit_tuned_probe(features[task], train[task].labels, seed=1)
+        assert probe.C == report["probe_C"][task]
+        np.testing.assert_array_equal(saved[task], probe_predictions(probe, features[task]))

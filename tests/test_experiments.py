@@ -93,6 +93,22 @@ def test_run_specs_refuse_what_the_runner_cannot_do():
         all_runs(["nonsense"])
     assert RunSpec("depth", 6, 1, embeddings=True).name == "depth-full-seed1"
     assert RunSpec("rate", 1, 0, encoder_lr=1e-3).name == "rate-k1-enc1e-03-seed0"
+    with pytest.raises(ValueError, match="tasks"):
+        RunSpec("mtl", 5, 0, tasks=("topic",))
+    with pytest.raises(ValueError, match="tasks"):
+        RunSpec("mtl", 5, 0, tasks=())
+
+
+def test_single_task_runs_are_named_and_recorded_as_such_and_multi_task_ones_as_before():
+    single = RunSpec("mtl", 5, 1, tasks=("sentiment",))
+    assert single.single_task and single.name == "mtl-k5-only-sentiment-seed1"
+    assert single.configuration()["tasks"] == ["sentiment"]
+    both = RunSpec("depth", 5, 1)
+    assert not both.single_task and "tasks" not in both.configuration()  # the files made before it
+    # every single-task arm has its multi-task partner (depth, same k and seed) in the command's grids
+    names = {spec.name for spec in all_runs()}
+    for spec in experiments.GRIDS["mtl"]:
+        assert spec.single_task and RunSpec("depth", spec.k, spec.seed).name in names
 
 
 def _write_record(directory, spec, f1s, commit="1" * 40, dirty=True, train_seconds=1.0):
@@ -115,6 +131,7 @@ def test_load_results_and_paired_differences(tmp_path):
         for spec, f1 in ((RunSpec("depth", 2, seed), a), (RunSpec("lpft", 2, seed, heads="random"), b)):
             _write_record(tmp_path, spec, {"sentiment": f1}, commit="0" * 40, dirty=False)
     frame = load_results(tmp_path)
+    assert set(frame.tasks) == {tuple(experiments.TASKS)}  # multi-task runs: both tasks
     differences = experiments.paired_differences(
         frame, frame.heads == "probe", frame.heads == "random", "test_sentiment"
     )

@@ -55,7 +55,7 @@ def test_the_command_is_the_cli_with_the_recipe(results):
     arguments = build_parser().parse_args(argv[3:])  # the CLI accepts it (exits 2 otherwise)
     assert argv[3:] == cli_command(arguments.out)[3:]  # and it is the recipe, in the recipe's order
     assert arguments.max_train_per_task is None and arguments.max_eval_per_task is None  # all the data
-    assert arguments.unfreeze_top_k == 2 and arguments.linear_probe_epochs > 0
+    assert arguments.unfreeze_top_k == 5 and arguments.probe_heads and not arguments.linear_probe_epochs
     assert arguments.class_weighting == "balanced" and arguments.punctuation_dropout > 0
     assert tuple(argv[argv.index("--overwrite") + 1 :]) == RECIPE
 
@@ -92,3 +92,30 @@ def test_an_interrupted_full_run_can_be_resumed_or_restarted(capsys):
         assert printed == [*cli_command(Path("models/full_run")), option]
     with pytest.raises(SystemExit):  # not both
         main(["--dry-run", "--resume", "--restart"])
+
+
+def test_the_predictions_file_is_the_same_run_and_reproduces_its_scores(results):
+    """benchmarks/full_run_predictions.json: made by the same run, on the committed test sentences
+    (the reader checks their fingerprints), probabilities that sum to one, and the macro-F1 of its
+    predictions equal to the scores full_run.json reports."""
+    from sklearn.metrics import f1_score
+
+    from helpers.analysis.full_run import PROVENANCE_KEYS, load_full_run_predictions
+
+    provenance, tables = load_full_run_predictions()
+    assert provenance == {key: results[key] for key in PROVENANCE_KEYS}
+    scores = results["test"]["fine-tuned (this run)"]
+    expected = {
+        "sentiment: test": scores["sentiment"],
+        **{f"sentence_type: {view}": value for view, value in scores["sentence_type_views"].items()},
+    }
+    assert set(tables) == set(expected)
+    for name, table in tables.items():
+        probabilities = table.filter(like="p_").to_numpy()
+        assert abs(probabilities.sum(axis=1) - 1).max() < 1e-3
+        assert (table.confidence == probabilities.max(axis=1)).all()
+        labels = sorted(set(table.label) | set(table.predicted))
+        f1 = f1_score(table.label, table.predicted, average="macro", labels=labels)
+        assert abs(f1 - expected[name]) < 1e-9, name
+    sentiment = tables["sentiment: test"]
+    assert set(sentiment.source) == {"tweet", "movie_review", "product_review", "nyt_editorial"}

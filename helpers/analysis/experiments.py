@@ -51,6 +51,7 @@ class RunSpec:
     encoder_lr: float = 1e-4
     head_lr: float = 1e-3
     epochs: int = 2
+    tasks: tuple[str, ...] = tuple(TASK_LABELS)  # one task: a single-task run (its head alone trains)
 
     def __post_init__(self):
         if not 0 <= self.k <= N_LAYERS or (self.embeddings and self.k != N_LAYERS):
@@ -59,6 +60,13 @@ class RunSpec:
             raise ValueError(f"heads must be one of {HEAD_KINDS}, got {self.heads!r}")
         if (self.seed is None) != (self.k == 0):
             raise ValueError("k = 0 is the probe (seed None); every fine-tuning run needs a seed")
+        known = set(TASK_LABELS)
+        if not self.tasks or not set(self.tasks) <= known or len(set(self.tasks)) < len(self.tasks):
+            raise ValueError(f"tasks must be distinct names of {list(TASK_LABELS)}, got {self.tasks!r}")
+
+    @property
+    def single_task(self) -> bool:
+        return tuple(self.tasks) != tuple(TASK_LABELS)
 
     @property
     def is_probe(self) -> bool:
@@ -76,6 +84,8 @@ class RunSpec:
         if self.heads != "probe":
             parts.append(f"{self.heads}-heads")
         parts += [f"frozen-{task}" for task in self.frozen_heads]
+        if self.single_task:
+            parts += [f"only-{task}" for task in self.tasks]
         if self.train_per_task != 500:
             parts.append(f"n{self.train_per_task}")
         if self.encoder_lr != 1e-4 and not self.is_probe:
@@ -108,10 +118,13 @@ class RunSpec:
             "epochs", "batch_size", "encoder_lr", "head_lr", "weight_decay", "warmup_fraction",
             "max_grad_norm", "sampling", "class_weighting", "keep_best", "layer_decay", "seed",
         )  # fmt: skip
+        fields = asdict(self)
+        if not self.single_task:  # as recorded before single-task runs existed
+            del fields["tasks"]
         return json.loads(
             json.dumps(
                 {
-                    **asdict(self),
+                    **fields,
                     "run": self.name,
                     "model": "sentence-transformers/all-MiniLM-L6-v2, linear heads, dropout 0.1",
                     "subset_seed": SUBSET_SEED,
@@ -138,10 +151,10 @@ GRIDS: dict[str, list[RunSpec]] = {
     "lpft": [RunSpec("lpft", 2, seed, heads="random") for seed in SEEDS],
     # is top 1 held back by its learning rate? (1e-4 is depth's k = 1)
     "rate": [RunSpec("rate", 1, seed, encoder_lr=lr) for lr in (1e-3,) for seed in SEEDS],
-    # frozen features vs top 2 with little data (500 is depth's; 1,500 did not fit the hour)
+    # frozen features vs top 2 by training size (500 is depth's)
     "size": [
         spec
-        for n in (100,)
+        for n in (100, 1500)
         for spec in [RunSpec("size", 0, None, train_per_task=n)]
         + [RunSpec("size", 2, seed, train_per_task=n) for seed in SEEDS]
     ],
@@ -149,6 +162,9 @@ GRIDS: dict[str, list[RunSpec]] = {
     "frozen_head": [
         RunSpec("frozen_head", 2, seed, heads="random", frozen_heads=("sentence_type",)) for seed in SEEDS
     ],
+    # single-task arms of notebook 03's recipe (top 5) for notebook 04; the multi-task arm is depth's
+    # k = 5 with the same seeds and the same 500 sentences of each task (equal per-task exposure)
+    "mtl": [RunSpec("mtl", 5, seed, tasks=(task,)) for task in TASK_LABELS for seed in SEEDS],
 }
 
 
@@ -184,6 +200,7 @@ def load_results(directory: Path = RESULTS) -> pd.DataFrame:
     for path in sorted(Path(directory).glob("*.json")):
         record = json.loads(path.read_text())
         row = {key: value for key, value in record["configuration"].items() if key != "training"}
+        row["tasks"] = tuple(row.get("tasks", TASK_LABELS))  # multi-task unless the run names one task
         row.update(
             commit=record["commit"][:10],
             dirty=record["dirty"],

@@ -16,8 +16,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from helpers.analysis.probes import fit_tuned_probe
+from helpers.evaluation import sentence_embeddings
 from helpers.freezing import heads_from_probes
 from helpers.model import MultiTaskModel, eval_mode
+from helpers.task_data import TaskData
 
 
 def linear_probe_stage(
@@ -49,6 +51,16 @@ def linear_probe_stage(
                 f"the {task!r} head disagrees with its probe on {disagree} of {len(values)} sentences"
             )
     return probes
+
+
+def probe_heads(
+    model: MultiTaskModel, train: Mapping[str, TaskData], seed: int = 0, batch_size: int = 64
+) -> dict[str, LogisticRegression]:
+    """The linear-probe stage on the model as it is now (pre-trained, before fine-tuning): embed
+    each task's training sentences, fit a tuned probe per task and copy it into the heads
+    (`linear_probe_stage`). What `python -m helpers.tool.cli --probe-heads` runs. Returns the probes."""
+    features = sentence_embeddings(model, train, batch_size)
+    return linear_probe_stage(model, features, {task: train[task].labels for task in train}, seed=seed)
 
 
 def head_predictions(model: MultiTaskModel, task: str, features: np.ndarray) -> np.ndarray:

@@ -2,8 +2,10 @@
 
     python -m helpers.tool.cli --out models/mtl [--epochs N] [--unfreeze-top-k K] ...
 
-`--linear-probe-epochs N` first trains the heads alone on the frozen encoder, then fine-tunes the
-encoder with them: LP-FT (Kumar et al., 2022), notebook 03's recipe. `--punctuation-dropout P`
+LP-FT (Kumar et al., 2022): `--probe-heads` starts the heads at the linear probe of the frozen
+encoder's embeddings (logistic regression, penalty by cross-validation: notebook 03's exact
+linear-probe stage, its recipe); `--linear-probe-epochs N` instead trains the heads alone for N
+epochs. Either way the encoder is fine-tuned from there. `--punctuation-dropout P`
 also selects the model on validation sentences that lose their final mark with probability P. It
 ends with one JSON line of validation and test metrics; the model (`helpers.tool.saving`) and
 `training.json` (configuration and history) are saved together, in one atomic step.
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import transformers
 
+from helpers.analysis.lp_ft import probe_heads
 from helpers.checks import check_int, check_number, strict_json
 from helpers.data import TASK_LABELS
 from helpers.encoder import resolve_device
@@ -102,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_bounded(float, 0.0, name="--loss-weight-lr"),
         default=None,
         help="with --loss-weighting uncertainty: the learning rate of the log-variances (default: --head-lr)",
+    )
+    parser.add_argument(
+        "--probe-heads",
+        action="store_true",
+        help="LP-FT, exact: start the heads at a tuned logistic-regression probe of the frozen encoder's "
+        "embeddings of the training data, then fine-tune (notebook 03's recipe)",
     )
     parser.add_argument(
         "--linear-probe-epochs",
@@ -181,7 +190,7 @@ RUN_OPTIONS = (
     "epochs", "max_train_per_task", "max_eval_per_task", "freeze_backbone", "unfreeze_top_k",
     "sampling", "loss_weighting", "class_weighting", "punctuation_dropout", "gradient_checkpointing", "seed",
     "batch_size", "encoder_lr", "head_lr", "head", "loss_weight_lr", "linear_probe_epochs", "linear_probe_lr",
-    "max_length",
+    "max_length", "probe_heads",
 )  # fmt: skip
 
 
@@ -282,6 +291,14 @@ def main(argv: list[str] | None = None) -> int:
             "--linear-probe-epochs trains the heads before fine-tuning the encoder; with --freeze-backbone "
             "nothing is fine-tuned after it: use --epochs alone"
         )
+    if args.probe_heads and (args.linear_probe_epochs or args.freeze_backbone):
+        parser.error(
+            "--probe-heads is the linear-probe stage before fine-tuning the encoder: use it without "
+            + ("--linear-probe-epochs (the other way to train the heads first)" if args.linear_probe_epochs
+               else "--freeze-backbone (nothing would be fine-tuned after it)")
+        )  # fmt: skip
+    if args.probe_heads and args.head != "linear":
+        parser.error("--probe-heads copies a linear probe into the heads: it needs --head linear")
     try:
         resolve_device(args.device)
         config = training_config(args)
@@ -358,7 +375,9 @@ def train_and_save(
     if args.punctuation_dropout > 0:  # select on sentences like those trained on
         validation = selection_split(validation, args.punctuation_dropout, args.seed)
     checkpoint = checkpoint_path(args.out)
-    caches = {}
+    caches, probe_C = {}, None
+    if args.probe_heads and state is None:  # a resumed run's checkpoint holds the heads it started from
+        probe_C = {task: float(probe.C) for task, probe in probe_heads(model, train, seed=args.seed).items()}
     if args.linear_probe_epochs and state is None:  # a resumed run's checkpoint holds the trained heads
         caches = shared_caches(model, train, validation, config)
         train_heads_first(model, train, heads_config(args), caches.get("train_caches"))
@@ -374,6 +393,7 @@ def train_and_save(
         "best_epoch": result.best_epoch,
         "train_examples": {task: len(examples) for task, examples in train.items()},
         "seconds": round(result.seconds, 1),
+        **({"probe_C": probe_C} if probe_C is not None else {}),
         "validation": evaluate(model, validation),
         "test": evaluate(model, test),
     }
