@@ -79,8 +79,8 @@ data-check: $(INSTALLED)
 bench: $(INSTALLED)
 	$(HERMETIC) $(BIN)/python scripts/benchmark.py
 
-## Notebook 03's recipe on all the data (about 25 min on 2 cores), scored on the full test split
-## -> models/full_run (ignored by git), benchmarks/full_run.json and benchmarks/FULL_RUN.md.
+## Notebook 03's recommendation on all the data (about an hour on 2 cores), scored on the full test split
+## -> models/full_run (ignored by git), benchmarks/full_run.json, full_run_predictions.json and FULL_RUN.md.
 ## After an interruption: make train TRAIN_ARGS=--resume (go on) or TRAIN_ARGS=--restart (start over).
 train: $(INSTALLED)
 	$(BIN)/python scripts/full_run.py $(TRAIN_ARGS)
