@@ -146,7 +146,11 @@ def run(spec: RunSpec, data: Data) -> dict:
         record["probe_C"] = {task: float(probe.C) for task, probe in probes.items()}
         record["examples_seen"] = 0
     else:
-        caches = {key: data.caches(key, spec.prefix) for key in (f"train{n}", "validation", "test")}
+        caches = {  # the tasks this run trains and scores (one, for a single-task run)
+            key: None if cache is None else {task: cache[task] for task in spec.tasks}
+            for key in (f"train{n}", "validation", "test")
+            for cache in [data.caches(key, spec.prefix)]
+        }
         start = time.perf_counter()
         model = copy.deepcopy(data.pristine)
         torch.manual_seed(spec.seed)
