@@ -10,7 +10,10 @@ from helpers.analysis.intervals import (
     macro_f1_intervals,
     mean_interval,
     paired_difference_interval,
+    proportion_interval,
+    recall_difference_intervals,
     resampled_macro_f1,
+    t_interval,
 )
 
 
@@ -52,3 +55,43 @@ def test_mean_interval_brackets_the_mean_and_refuses_too_few_values():
     for bad in ([1.0], [[1.0, 2.0]], [1.0, float("nan")]):
         with pytest.raises(ValueError):
             mean_interval(bad)
+
+
+def test_t_interval_matches_scipy_and_widens_with_fewer_items():
+    from scipy import stats
+
+    values = np.array([0.3, 0.1, 0.25, 0.4, 0.05, 0.2])
+    mean, low, high = t_interval(values)
+    expected = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert (low, high) == pytest.approx(expected)
+    assert mean == pytest.approx(values.mean())
+    assert high - low < np.subtract(*t_interval(values[:3])[:0:-1])
+    with pytest.raises(ValueError):
+        t_interval([1.0])
+    with pytest.raises(ValueError):
+        t_interval(values, level=1.0)
+
+
+def test_proportion_interval_is_wilson_and_stays_in_zero_one():
+    share, low, high = proportion_interval(180, 200)
+    assert share == 0.9 and low == pytest.approx(0.8506, abs=1e-4) and high == pytest.approx(0.9343, abs=1e-4)
+    assert proportion_interval(0, 10)[1] == 0.0 and proportion_interval(10, 10)[2] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        proportion_interval(11, 10)
+    with pytest.raises(TypeError):
+        proportion_interval(0.5, 10)
+
+
+def test_recall_differences_are_per_class_and_paired():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 300)
+    good = np.where(rng.random(300) < 0.9, y_true, rng.integers(0, 3, 300))
+    bad = np.where(y_true == 2, (y_true + 1) % 3, good)  # class 2 always missed, the others as `good`
+    table = recall_difference_intervals(y_true, good, bad, n_bootstrap=200)
+    assert list(table.index) == [0, 1, 2]
+    for cls in (0, 1, 2):
+        assert table.loc[cls, "a"] == pytest.approx((good[y_true == cls] == cls).mean())
+    assert (table.loc[[0, 1], ["a - b", "low", "high"]] == 0).all().all()  # same predictions: zero
+    assert table.loc[2, "b"] == 0 and 0 < table.loc[2, "low"] < table.loc[2, "a - b"] < table.loc[2, "high"]
+    with pytest.raises(ValueError):
+        recall_difference_intervals(y_true, good[:10], bad)

@@ -81,3 +81,30 @@ def test_tuned_probe_keeps_the_penalty_with_the_best_cross_validated_macro_f1():
     assert probe.C == grid[int(np.argmax(scores))]
     assert probe.C != 1.0  # here C = 1 overfits (cross-validated macro-F1 0.62 against 0.71 at 1e-3)
     assert probe.n_features_in_ == features.shape[1] and len(probe.classes_) == 3
+
+
+def test_tuned_probe_stopping_at_decline_keeps_the_choice_and_skips_the_rest(monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from helpers.analysis import probes
+
+    features, labels = _ill_conditioned_features(n=300)
+    grid = (1e-6, 1e-3, 1.0, 1e3)
+    full = probes.fit_tuned_probe(features, labels, grid=grid)
+    tried = []
+
+    class Recording(LogisticRegression):
+        def fit(self, x, y, sample_weight=None):
+            tried.append(self.C)
+            return super().fit(x, y, sample_weight)
+
+    original = probes.linear_probe
+
+    def recording_probe(seed=0, C=1.0, class_weighting="balanced"):
+        return Recording(**original(seed, C, class_weighting).get_params())
+
+    monkeypatch.setattr(probes, "linear_probe", recording_probe)
+    early = probes.fit_tuned_probe(features, labels, grid=grid, stop_at_decline=True)
+    assert early.C == full.C == 1e-3
+    assert 1e3 not in tried  # the walk stopped at C = 1, which scored lower
+    assert tried[-1] == 1e-3  # the final refit on all features uses the choice

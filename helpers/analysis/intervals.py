@@ -4,7 +4,8 @@ scored on the same sentences, could move with another draw of sentences of the s
 Each resample draws the evaluated sentences with replacement (Efron & Tibshirani, 1993, *An
 Introduction to the Bootstrap*); every classifier is scored on the same resamples, so the interval
 of a difference is paired. It shows the sampling noise of a fixed evaluation set, not the noise of
-training (seeds; see `helpers.analysis.comparison`).
+training (seeds; see `helpers.analysis.comparison`). For a few items (topics) there is a
+t-interval, and for a share of a small audit a Wilson interval.
 """
 
 from __future__ import annotations
@@ -103,3 +104,67 @@ def mean_interval(
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(resampled, [tail, 100 - tail])
     return float(values.mean()), float(low), float(high)
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of `values` (n,) with its Student-t interval: `(mean, low, high)`.
+
+    For a handful of items (ten topics, say) a bootstrap has too few distinct resamples to trust its
+    tails; the t-interval assumes the items are a random sample from roughly normal values, and
+    widens with few items (t quantile with n - 1 degrees of freedom). Pass paired differences for a
+    paired interval.
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
+        raise ValueError(f"need a 1-D array of at least two finite values, got shape {values.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level}")
+    mean = float(values.mean())
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def proportion_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Share `successes / n` with its Wilson score interval: `(share, low, high)`, inside [0, 1] even
+    when the share is 0 or 1 (Wilson, 1927)."""
+    from scipy import stats
+
+    if not (isinstance(n, int | np.integer) and isinstance(successes, int | np.integer)):
+        raise TypeError(f"successes and n must be integers, got {successes!r} and {n!r}")
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need n >= 1 and 0 <= successes <= n, got successes={successes}, n={n}")
+    interval = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return successes / n, float(interval.low), float(interval.high)
+
+
+def recall_difference_intervals(
+    y_true: Sequence,
+    pred_a: Sequence,
+    pred_b: Sequence,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+):
+    """Per true class, the recall of `pred_a` and of `pred_b` on the same items and their paired
+    bootstrap difference: a frame indexed by class with columns `a`, `b`, `a - b`, `low`, `high`."""
+    import pandas as pd
+
+    y_true, pred_a, pred_b = np.asarray(y_true), np.asarray(pred_a), np.asarray(pred_b)
+    if y_true.ndim != 1 or not y_true.shape == pred_a.shape == pred_b.shape:
+        raise ValueError(f"y_true {y_true.shape}, pred_a {pred_a.shape}, pred_b {pred_b.shape} must be (n,)")
+    weights = bootstrap_weights(len(y_true), n_bootstrap, seed).astype(float)
+    tail = (1 - level) / 2 * 100
+    rows = {}
+    for cls in np.unique(y_true):
+        true = y_true == cls
+        hits_a, hits_b = (true & (pred_a == cls)).astype(float), (true & (pred_b == cls)).astype(float)
+        counts = weights @ true
+        resampled = np.divide(
+            weights @ (hits_a - hits_b), counts, out=np.zeros(len(weights)), where=counts > 0
+        )
+        low, high = np.percentile(resampled, [tail, 100 - tail])
+        a, b = hits_a.sum() / true.sum(), hits_b.sum() / true.sum()
+        rows[cls] = {"a": a, "b": b, "a - b": a - b, "low": float(low), "high": float(high)}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -58,6 +58,7 @@ def fit_tuned_probe(
     class_weighting: str = "balanced",
     grid: Sequence[float] = PROBE_C_GRID,
     folds: int = 5,
+    stop_at_decline: bool = False,
 ) -> LogisticRegression:
     """A `linear_probe` whose penalty `C` is chosen by stratified k-fold cross-validation (macro-F1)
     on the training features (n, d) alone, then refitted on all of them; `probe.C` is the choice.
@@ -65,23 +66,31 @@ def fit_tuned_probe(
     Compare feature sets with tuned probes: with one fixed `C`, features whose scales differ (mean
     pooling's norms are about 4, CLS's 7, max pooling's 16) are regularised differently, and the
     comparison measures the penalty instead of the features.
+
+    `stop_at_decline`: walk up the grid from the smallest `C` and, once the best is no longer the
+    smallest `C` (the score has risen), stop at the first value that scores below the best (for a
+    score that rises to one peak and falls, the same choice without the slow fits at large `C`; a
+    dip before the first rise, seen at very strong penalties, does not stop the walk). The chosen
+    `C` is then the grid's largest only if no value after the rise scored lower. By default every
+    value of the grid is tried.
     """
     features, labels = np.asarray(features, dtype=np.float64), np.asarray(labels)
     grid = sorted(float(C) for C in grid)
-    predicted = {C: np.empty(len(labels), dtype=labels.dtype) for C in grid}
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, held_out in splitter.split(features, labels):
-        # one probe per fold, refitted along the grid from the strongest penalty up, each fit starting
-        # from the previous solution: the optimum is unique, so this only saves Newton steps
-        probe = linear_probe(seed, grid[0], class_weighting).set_params(warm_start=True)
-        for C in grid:
-            probe.set_params(C=C).fit(features[train], labels[train])
-            predicted[C][held_out] = probe.predict(features[held_out])
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(features, labels))
+    # one probe per fold, refitted along the grid from the strongest penalty up, each fit starting
+    # from the previous solution: the optimum is unique, so this only saves Newton steps
+    probes = [linear_probe(seed, grid[0], class_weighting).set_params(warm_start=True) for _ in splits]
     best_C, best_score = grid[0], -np.inf
     for C in grid:  # ties keep the strongest penalty (the smallest C)
-        score = classification_scores(labels, predicted[C])["macro_f1"]
+        predicted = np.empty(len(labels), dtype=labels.dtype)
+        for probe, (train, held_out) in zip(probes, splits, strict=True):
+            probe.set_params(C=C).fit(features[train], labels[train])
+            predicted[held_out] = probe.predict(features[held_out])
+        score = classification_scores(labels, predicted)["macro_f1"]
         if score > best_score + 1e-12:
             best_C, best_score = C, score
+        elif stop_at_decline and best_C != grid[0] and score < best_score - 1e-12:
+            break
     return linear_probe(seed, best_C, class_weighting).fit(features, labels)
 
 
