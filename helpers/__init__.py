@@ -5,7 +5,7 @@ Start here. Read the top level in this order, after the notebook that uses it:
 1. `encoder` (notebook 01): all-MiniLM-L6-v2 loaded offline; tokenise, pool, normalise by hand.
 2. `model` (notebook 02): `MultiTaskModel`, one shared encoder and one head per task.
 3. `freezing` (notebook 03): which parameters train.
-4. `training` (notebook 04): `training_step` and `train_multitask`, the loop of notebook 04's
+4. `training` (notebook 04): `training_step`, `train_epoch` and `train_multitask`, the loop of notebook 04's
    sketch with its extras fenced off; its pieces are `task_data` (the examples, and which batch
    comes next), `losses` (masked per-task losses, combined), `optimization` (AdamW, the
    schedule), `prefix_cache` (the frozen lower layers computed once), `training_config` (what

@@ -16,6 +16,7 @@ from helpers.training_config import TrainingConfig, TrainingState
 # A task's cross-entropy this many times that of a uniform guess, ln(classes), where every run starts,
 # means the run diverged: 139 nats for 4 classes, 110 for 3 (a learning rate of 1e3 reaches thousands).
 EXPLOSION_FACTOR = 100
+LOSS_WEIGHTS = "loss weights"  # the parameter group of uncertainty weighting's log-variances
 
 
 def _no_weight_decay(name: str) -> bool:
@@ -61,14 +62,15 @@ def make_optimizer(
 ) -> torch.optim.AdamW:
     """AdamW over the model's trainable parameter groups (see `freezing.parameter_groups`), plus the
     learned log-variances under `uncertainty` weighting, at their own rate (`config.loss_weight_lr`,
-    by default the heads' rate) and without weight decay; ValueError when every parameter is frozen."""
+    by default the heads' rate; constant, see `make_scheduler`) and without weight decay; ValueError
+    when every parameter is frozen."""
     groups = parameter_groups(
         model, config.encoder_lr, config.head_lr, config.layer_decay, config.weight_decay
     )
     if config.loss_weighting == "uncertainty":
         groups.append(  # no weight decay: it would pull the log-variances to 0, i.e. the weights to 1
             {
-                "name": "loss weights",
+                "name": LOSS_WEIGHTS,
                 "block": None,
                 "params": list(combiner.parameters()),
                 "lr": config.head_lr if config.loss_weight_lr is None else config.loss_weight_lr,
@@ -84,13 +86,28 @@ def make_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int, config: TrainingConfig
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over `config.warmup_fraction` of the steps, then linear decay to zero; under
-    `config.gradual_unfreezing`, each layer's rate is held at zero until its turn."""
+    `config.gradual_unfreezing`, each layer's rate is held at zero until its turn.
+
+    The learned loss weights of uncertainty weighting (the `LOSS_WEIGHTS` group) keep a constant
+    rate: their targets move with the task losses all run long, and a decaying rate would freeze
+    them wherever the schedule ends instead of letting them track the losses.
+    """
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_fraction * total_steps), total_steps
     )
     if config.gradual_unfreezing:
         scheduler = gradual_unfreezing_schedule(optimizer, scheduler.lr_lambdas[0], total_steps)
+    names = [group.get("name") for group in optimizer.param_groups]
+    if LOSS_WEIGHTS in names:
+        lambdas = list(scheduler.lr_lambdas)
+        lambdas = lambdas * len(names) if len(lambdas) == 1 else lambdas
+        lambdas[names.index(LOSS_WEIGHTS)] = _constant
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
     return scheduler
+
+
+def _constant(step: int) -> float:
+    return 1.0
 
 
 def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:

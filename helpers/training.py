@@ -1,21 +1,12 @@
-"""The multi-task training loop: notebook 04's sketch, with the extras a real run needs fenced off.
+"""The multi-task training loop, with the extras a real run needs fenced off.
 
-Every step is the sketch's five steps:
-
-1. data: sample a task and a batch of its examples; the other tasks' labels are `IGNORE_INDEX`
-   (`TaskBatchSampler`, `batch_labels`);
-2. forward: the shared encoder (`BatchEncoder.embed`, through the prefix cache when the lower
-   layers are frozen), then every head (`training_step`);
-3. loss: each task's loss over the examples that carry its label, combined into one
-   (`training_step`: `masked_task_losses`, `LossCombiner`);
-4. backward: `loss.backward()`, only trainable parameters get gradients;
-5. step: `optimizer.step()`.
-
-The extras are each one named call or one `if` block: the learning-rate schedule, gradient
-clipping and the stop on a diverging loss (`helpers.optimization`), mixed precision
-(`_mixed_precision`), punctuation dropout (`helpers.task_data.punctuation_dropout`), evaluation
-and early stopping (`_validate`, `helpers.training_config`), checkpoints (`TrainingState`), heap
-trimming (`helpers.memory`), and several processes (`if ddp:` blocks; the helpers at the end).
+`train_epoch` is the loop notebook 04 prints: per batch, 1. data (`TaskBatchSampler`, the other
+tasks' labels `IGNORE_INDEX`), 2. forward (`BatchEncoder.embed`, then every head in
+`training_step`), 3. loss (`masked_task_losses`, combined by `LossCombiner`), 4. `backward`, 5.
+`optimizer.step()`. Each extra is one named call: schedule, clipping and the divergence stop
+(`helpers.optimization`), mixed precision, punctuation dropout. `train_multitask` sets a run up and
+calls it once per epoch; evaluation, early stopping, checkpoints (`TrainingState`) and heap
+trimming happen in its `after_step`; several processes in `if ddp:` blocks and the helpers at the end.
 """
 
 from __future__ import annotations
@@ -88,18 +79,16 @@ def train_multitask(
     resume: bool | Mapping[str, Any] = False,
     run_options: Mapping[str, Any] | None = None,
 ) -> TrainingResult:
-    """Train `model` on several tasks at once; keep the weights of the best validation evaluation.
+    """Train `model` on several tasks at once (`train_epoch` per epoch); keep the best evaluation's weights.
 
-    Evaluations (after each epoch, or `config.evaluations_per_epoch` times in it) score accuracy
-    and macro-F1 per task; the best model and early stopping follow the mean macro-F1. With
-    `config.keep_best=False`: one evaluation after the last epoch and the final weights; with
-    `validation=None` too, none. `on_step(step, model)` runs after every optimiser step. The
-    `*_caches` reuse prefix caches built earlier (`build_prefix_caches`; `stripped_caches`: of the
-    punctuation-stripped training sentences). Under `torchrun` each process trains on its shard
-    and rank 0 evaluates. With `checkpoint`, the `TrainingState` is written there after every
-    epoch; `resume=True` (or a checkpoint already read with `load_checkpoint`) goes on from it, bit
-    for bit. `run_options` (plain values) are stored in it too. TypeError/ValueError (or
-    CheckpointError) for wrong arguments, before any work.
+    Evaluations (after each epoch, or `config.evaluations_per_epoch` times in it) score each task;
+    the best model and early stopping follow the mean macro-F1. `keep_best=False`: one evaluation
+    after the last epoch (none with `validation=None`), final weights. `on_step(step, model)` runs
+    after every optimiser step; `*_caches` are prefix caches built earlier (`stripped_caches`: of
+    the punctuation-stripped training sentences). Under `torchrun` each process trains its shard,
+    rank 0 evaluates. `checkpoint`: the `TrainingState` is written there after every epoch;
+    `resume=True` (or a checkpoint read with `load_checkpoint`) goes on from it, bit for bit, and
+    `run_options` are stored in it. TypeError/ValueError/CheckpointError before any work.
     """
     config, state_read = _check_arguments(model, train, validation, config, on_step, checkpoint, resume)
     check_caches(
@@ -107,8 +96,7 @@ def train_multitask(
         (stripped_caches, train),
     )  # fmt: skip
     rank, world_size = rank_and_size()
-    ddp = world_size > 1
-    if ddp:
+    if ddp := world_size > 1:
         check_shardable(train, world_size)  # the same error on every process, before any work
     torch.manual_seed(config.seed)
     rng = np.random.default_rng([config.seed, rank])
@@ -132,8 +120,7 @@ def train_multitask(
         if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None and validation:
             validation_caches = build_prefix_caches(model, validation, prefix)
         step = functools.partial(training_step, model, combiner, class_weights=weights)
-        if ddp:
-            step = distributed_step(model, combiner, weights)
+        step = distributed_step(model, combiner, weights) if ddp else step
         schedule = EvaluationSchedule(  # keep_best=False: only after the last epoch, no selection
             len(sampler), config.evaluations_per_epoch, None if config.keep_best else config.epochs
         )
@@ -141,41 +128,66 @@ def train_multitask(
             resume_from(state, state_read, checkpoint)
             start -= state.seconds  # the time of the interrupted session counts too
         last_epoch = state.epoch if state.stopped_early else config.epochs  # a run that stopped is done
+
+        def after_step(epoch: int, step_in_epoch: int) -> bool:  # the machinery; True: stop now
+            if state.step % TRIM_EVERY_STEPS == 0:
+                trim_heap()  # activations of varying batch shapes fragment the heap as training runs
+            if on_step is not None:
+                on_step(state.step, model)
+            when, at_epoch_end = schedule.when(epoch, step_in_epoch), step_in_epoch == len(sampler)
+            stop = False
+            if when is not None and validation is not None:
+                optimizer.zero_grad(set_to_none=True)  # the next step recomputes the gradients
+                stop = _validate(state, when, validation, validation_caches, config, prefix)
+            state.epoch = epoch if at_epoch_end else state.epoch
+            if stop:  # (before the checkpoint, which must remember it: a resumed run stays stopped)
+                state.stopped_early = not (epoch == config.epochs and at_epoch_end)
+            if checkpoint is not None and rank == 0 and at_epoch_end:
+                state.seconds = time.perf_counter() - start
+                save_checkpoint(checkpoint, state, config, run_options)
+            return stop
+
         for epoch in range(state.epoch + 1, last_epoch + 1):
-            train_mode_above(model, prefix)
-            for step_in_epoch, (task, rows) in enumerate(_progress_bar(sampler, epoch, config, rank), 1):
-                labels = batch_labels(tasks, task, train[task].labels[rows])  # 1. data: others IGNORE_INDEX
-                drop = task in batches.stripped_texts  # punctuation dropout: these lose their final mark
-                stripped = punctuation_dropout(rng, len(rows), config.punctuation_dropout) if drop else None
-                with _mixed_precision(model, config):
-                    embeddings = batches.embed(task, rows, stripped)  # 2. forward: the shared encoder
-                    loss, task_losses = step(embeddings, labels)  # 2. every head; 3. masked losses, combined
-                check_divergence(state, config, loss, task_losses[task], len(model.task_labels[task]))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()  # 4. backward: only trainable parameters get gradients
-                clip_gradients(optimizer, config.max_grad_norm)
-                optimizer.step()  # 5. step
-                scheduler.step()
-                _log_step(state, epoch - 1 + step_in_epoch / len(sampler), task, len(rows), loss, task_losses)
-                if state.step % TRIM_EVERY_STEPS == 0:
-                    trim_heap()  # activations of varying batch shapes fragment the heap as training runs
-                if on_step is not None:
-                    on_step(state.step, model)
-                when, at_epoch_end = schedule.when(epoch, step_in_epoch), step_in_epoch == len(sampler)
-                stop = False
-                if when is not None and validation is not None:
-                    optimizer.zero_grad(set_to_none=True)  # the next step recomputes the gradients
-                    stop = _validate(state, when, validation, validation_caches, config, prefix)
-                if at_epoch_end:
-                    state.epoch = epoch
-                if stop:  # (before the checkpoint, which must remember it: a resumed run stays stopped)
-                    state.stopped_early = not (epoch == config.epochs and at_epoch_end)
-                if checkpoint is not None and rank == 0 and at_epoch_end:
-                    state.seconds = time.perf_counter() - start
-                    save_checkpoint(checkpoint, state, config, run_options)
-                if stop:
-                    return _result(state, config, time.perf_counter() - start, world_size)
+            if train_epoch(state, train, batches, step, config, epoch, after_step):
+                break
     return _result(state, config, time.perf_counter() - start, world_size)
+
+
+def train_epoch(
+    state: TrainingState,
+    train: Mapping[str, TaskData],
+    batches: BatchEncoder,
+    step: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    config: TrainingConfig,
+    epoch: int,
+    after_step: Callable[[int, int], bool] | None = None,
+) -> bool:
+    """One epoch of the loop: for every batch of `state.sampler`, data, forward, loss, backward, step.
+
+    `step(embeddings, labels)` is `training_step` with the model and combiner bound (or its
+    DistributedDataParallel wrapper); `batches` turns sampled rows into sentence embeddings
+    (batch, width). `after_step(epoch, step_in_epoch)` runs after every optimiser step (evaluation,
+    checkpoints); the epoch ends early, returning True, when it returns True.
+    """
+    model, optimizer, tasks = state.model, state.optimizer, list(state.model.task_labels)
+    train_mode_above(model, batches.prefix)  # dropout on in the trained layers only
+    for step_in_epoch, (task, rows) in enumerate(_progress_bar(state.sampler, epoch, config), 1):
+        labels = batch_labels(tasks, task, train[task].labels[rows])  # 1. data: others IGNORE_INDEX
+        drop = task in batches.stripped_texts  # punctuation dropout: these lose their final mark
+        stripped = punctuation_dropout(state.rng, len(rows), config.punctuation_dropout) if drop else None
+        with _mixed_precision(model, config):
+            embeddings = batches.embed(task, rows, stripped)  # 2. forward: the shared encoder
+            loss, task_losses = step(embeddings, labels)  # 2. every head; 3. masked losses, combined
+        check_divergence(state, config, loss, task_losses[task], len(model.task_labels[task]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # 4. backward: only trainable parameters get gradients
+        clip_gradients(optimizer, config.max_grad_norm)
+        optimizer.step()  # 5. step
+        state.scheduler.step()
+        _log_step(state, epoch - 1 + step_in_epoch / len(state.sampler), task, len(rows), loss, task_losses)
+        if after_step is not None and after_step(epoch, step_in_epoch):
+            return True
+    return False
 
 
 def train_heads_first(
@@ -211,10 +223,8 @@ def _check_arguments(model, train, validation, config, on_step, checkpoint, resu
     if not train:
         raise ValueError("train data is empty: give at least one task with examples")
     if validation is None and config.keep_best:
-        raise ValueError(
-            "validation=None trains without evaluating, which needs TrainingConfig(keep_best=False); "
-            "choosing the best epoch needs validation data"
-        )
+        raise ValueError("validation=None trains without evaluating, which needs TrainingConfig("
+                         "keep_best=False); choosing the best epoch needs validation data")  # fmt: skip
     if validation is not None:
         check_task_data(model, validation, "validation", require_examples=True)
         if not validation:
@@ -320,9 +330,10 @@ def _shard_and_sampler(
     return train, sampler
 
 
-def _progress_bar(sampler: TaskBatchSampler, epoch: int, config: TrainingConfig, rank: int):
+def _progress_bar(sampler: TaskBatchSampler, epoch: int, config: TrainingConfig):
     """The epoch's batches, behind a progress bar on rank 0 when `config.progress`."""
-    return tqdm(sampler, desc=f"epoch {epoch}", disable=not (config.progress and rank == 0), leave=False)
+    show = config.progress and rank_and_size()[0] == 0
+    return tqdm(sampler, desc=f"epoch {epoch}", disable=not show, leave=False)
 
 
 # ----- several processes (DistributedDataParallel); in one process each is a no-op -----------------
@@ -344,9 +355,7 @@ def check_shardable(train: Mapping[str, TaskData], world_size: int) -> None:
     everyone = [None] * world_size
     torch.distributed.all_gather_object(everyone, sizes)
     if any(other != everyone[0] for other in everyone):
-        raise ValueError(
-            f"the processes were given different training data (task sizes per process: {everyone})"
-        )
+        raise ValueError(f"the processes were given different training data (sizes per process: {everyone})")
     short = {task: size for task, size in everyone[0].items() if size < world_size}
     if short:
         raise ValueError(

@@ -51,3 +51,25 @@ def test_the_uncertainty_weights_get_no_weight_decay(make_model, monkeypatch):
     groups = {group["name"]: group for group in created[0].param_groups}
     assert groups["loss weights"]["weight_decay"] == 0.0
     assert groups["head: sentiment"]["weight_decay"] == 0.01
+
+
+@pytest.mark.parametrize("gradual", [False, True])
+def test_the_uncertainty_weights_keep_a_constant_rate_while_the_rest_decays(gradual):
+    weights, layer, head = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [layer], "lr": 1e-4, "name": "layer 5", "block": 6},
+            {"params": [head], "lr": 1e-3, "name": "head: sentiment", "block": None},
+            {"params": [weights], "lr": 0.1, "name": optimization_module.LOSS_WEIGHTS, "block": None},
+        ]
+    )
+    config = quick_config(loss_weighting="uncertainty", warmup_fraction=0.1, gradual_unfreezing=gradual)
+    scheduler = optimization_module.make_scheduler(optimizer, 20, config)
+    rates = []
+    for _ in range(20):
+        rates.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    assert all(step[2] == pytest.approx(0.1) for step in rates)  # constant, warm-up and decay included
+    assert rates[-1][1] < 0.2 * max(step[1] for step in rates)  # the head's rate decays
+    assert rates[0][1] == 0.0  # ... after a warm-up from zero

@@ -112,3 +112,45 @@ def test_forest_plot_draws_one_row_per_difference_and_a_zero_line():
     with pytest.raises(ValueError, match="no column"):
         forest_plot(frame, "missing", "gaps", ax)
     plt.close(fig)
+
+
+def test_loss_weight_tracking_draws_each_weight_next_to_its_running_target():
+    import pandas as pd
+
+    from helpers.analysis.plots import loss_weight_tracking
+
+    steps = pd.DataFrame(
+        {
+            "step": [1, 2, 3, 4],
+            "task": ["a", "b", "a", "b"],
+            "loss": [1.0, 2.0, 0.5, 1.0],
+            "a_loss_weight": [1.0, 0.9, 0.8, 0.8],
+            "b_loss_weight": [1.0, 1.0, 0.7, 0.6],
+        }
+    )
+    fig, ax = plt.subplots()
+    table = loss_weight_tracking(steps, ["a", "b"], window=2, ax=ax)
+    assert table["a target"].tolist() == pytest.approx([0.5, 0.5, 1 / 1.5, 1 / 1.5])  # 1 / (2 * mean)
+    assert np.isnan(table["b target"][0]) and table["b target"][3] == pytest.approx(1 / 3)
+    assert len(ax.get_lines()) == 4 and len({line.get_marker() for line in ax.get_lines()}) == 2
+    with pytest.raises(ValueError, match="TrainingResult.steps"):
+        loss_weight_tracking(steps.drop(columns="loss"), ["a", "b"], ax=ax)
+    plt.close(fig)
+
+
+def test_score_dot_plot_puts_one_marked_row_per_arm_in_order():
+    import pandas as pd
+
+    from helpers.analysis.plots import score_dot_plot
+
+    frame = pd.DataFrame(
+        {"name": ["probe", "tuned"], "score": [0.7, 0.9], "low": [0.6, 0.85], "high": [0.8, 0.95]}
+    )
+    fig, ax = plt.subplots()
+    score_dot_plot(frame, "sentence type", ax)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["probe", "tuned"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # the first row on top
+    assert len({line.get_marker() for line in ax.get_lines()}) == 2
+    with pytest.raises(ValueError, match="no column"):
+        score_dot_plot(frame.drop(columns="low"), "x", ax)
+    plt.close(fig)

@@ -257,13 +257,52 @@ def confusion_heatmap(y_true, y_pred, labels: list[str], title: str, ax: plt.Axe
     return ax
 
 
-def loss_weight_curves(steps: pd.DataFrame, tasks: Sequence[str], ax: plt.Axes | None = None) -> plt.Axes:
-    """The weight of each task's loss over training (learned under uncertainty weighting)."""
+def loss_weight_tracking(
+    steps: pd.DataFrame, tasks: Sequence[str], window: int = 20, ax: plt.Axes | None = None
+) -> pd.DataFrame:
+    """Uncertainty weighting's learned weight exp(-s_t) of each task over the steps (solid), next to
+    its running target 1 / (2 L_t) (dashed), with L_t the mean of the task's last `window` batch
+    losses: where the weight would sit if it followed the loss at once.
+
+    `steps` is `TrainingResult.steps` (columns step, task, loss, `<task>_loss_weight`). Returns one
+    row per step: the weight and the target of each task (the target carried forward between the
+    task's own batches; NaN before its first). Classes are told apart by colour and marker.
+    """
     ax = ax or plt.gca()
-    for task in tasks:
-        ax.plot(steps["step"], steps[f"{task}_loss_weight"], label=task)
-    ax.set(xlabel="step", ylabel="loss weight exp(-s)", title="Learned loss weights")
-    ax.legend(loc="best")
+    missing = {"step", "task", "loss"} - set(steps.columns)
+    if missing:
+        raise ValueError(f"steps has no column(s) {sorted(missing)}: pass TrainingResult.steps")
+    table = pd.DataFrame({"step": steps["step"].to_numpy()})
+    palette = sns.color_palette("colorblind", len(tasks))
+    every = max(1, len(steps) // 12)
+    for j, task in enumerate(tasks):
+        own = steps["task"] == task
+        running = steps["loss"].where(own).dropna().rolling(window, min_periods=1).mean()
+        table[f"{task} weight"] = steps[f"{task}_loss_weight"].to_numpy()
+        table[f"{task} target"] = (1 / (2 * running)).reindex(steps.index).ffill().to_numpy()
+        style = {"color": palette[j], "marker": MARKERS[j], "markevery": every, "markersize": 5}
+        ax.plot(table["step"], table[f"{task} weight"], label=f"{task}: learned exp(-s)", **style)
+        ax.plot(table["step"], table[f"{task} target"], linestyle="--", linewidth=1,
+                label=f"{task}: 1 / (2 L), last {window} batches", **style)  # fmt: skip
+    ax.set(xlabel="optimiser step", ylabel="loss weight")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return table
+
+
+def score_dot_plot(frame: pd.DataFrame, title: str, ax: plt.Axes | None = None) -> plt.Axes:
+    """One dot per row of `frame` at its `score`, with a line over its interval (`low`, `high`): the
+    rows of one panel in order, top to bottom, labelled by the column `name`; each row gets its
+    own marker and colour. For a results table where every row is scored on the same sentences."""
+    ax = ax or plt.gca()
+    missing = {"name", "score", "low", "high"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"frame has no column(s) {sorted(missing)}; it has {list(frame.columns)}")
+    palette = sns.color_palette("colorblind", len(frame))
+    for row, (_, item) in enumerate(frame.iterrows()):
+        ax.hlines(row, item["low"], item["high"], color="black", linewidth=1.5)
+        ax.plot(item["score"], row, MARKERS[row % len(MARKERS)], color=palette[row], markersize=8)
+    ax.set(title=title, yticks=np.arange(len(frame)), yticklabels=list(frame["name"]))
+    ax.set_ylim(len(frame) - 0.5, -0.5)
     return ax
 
 
