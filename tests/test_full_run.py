@@ -121,3 +121,15 @@ def test_the_predictions_file_is_the_same_run_and_reproduces_its_scores(results)
         assert abs(f1 - expected[name]) < 1e-3, name
     sentiment = tables["sentiment: test"]
     assert set(sentiment.source) == {"tweet", "movie_review", "product_review", "nyt_editorial"}
+
+
+def test_the_summary_is_rendered_from_the_results_with_reference_points_apart(results, tmp_path):
+    """FULL_RUN.md is what `--summary-only` renders from full_run.json; label-against-label rows
+    (the ceilings) sit in their own table after the models', never among the model scores."""
+    (tmp_path / "full_run.json").write_text(RESULTS.read_text())
+    assert main(["--summary-only", "--results", str(tmp_path)]) == 0
+    summary = (tmp_path / "FULL_RUN.md").read_text()
+    assert summary == (ROOT / "benchmarks" / "FULL_RUN.md").read_text()
+    models, references = summary.split("Reference points, not model scores")
+    assert "fine-tuned (this run)" in models and "ceiling" not in models and "published labels" not in models
+    assert f"{results['test']['label-noise ceiling']['sentiment']:.3f}" in references
