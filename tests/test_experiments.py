@@ -111,6 +111,17 @@ def test_single_task_runs_are_named_and_recorded_as_such_and_multi_task_ones_as_
         assert spec.single_task and RunSpec("depth", spec.k, spec.seed).name in names
 
 
+def test_equal_step_single_task_arms_match_the_multi_task_arm_in_steps():
+    """grid mtl_steps: a single-task run of 4 epochs takes as many optimiser steps (batches) as the
+    multi-task run of 2 epochs over both tasks' 500 sentences; its name says the epochs."""
+    batches = 500 // 16 + (500 % 16 > 0)  # per task and epoch
+    multi = RunSpec("depth", 5, 0)
+    for spec in experiments.GRIDS["mtl_steps"]:
+        assert spec.single_task and spec.name.endswith(f"-e4-seed{spec.seed}")
+        assert spec.epochs * batches == multi.epochs * batches * len(multi.tasks)
+    assert RunSpec("mtl", 5, 0, tasks=("sentiment",)).name == "mtl-k5-only-sentiment-seed0"  # unchanged
+
+
 def _write_record(directory, spec, f1s, commit="1" * 40, dirty=True, train_seconds=1.0):
     """A result file with only what `load_results` reads: test macro-F1 per task in `f1s`."""
     record = {

@@ -90,6 +90,8 @@ class RunSpec:
             parts.append(f"n{self.train_per_task}")
         if self.encoder_lr != 1e-4 and not self.is_probe:
             parts.append(f"enc{self.encoder_lr:.0e}")
+        if self.epochs != 2 and not self.is_probe:
+            parts.append(f"e{self.epochs}")
         parts.append("probe" if self.is_probe else f"seed{self.seed}")
         return "-".join(parts)
 
@@ -165,6 +167,11 @@ GRIDS: dict[str, list[RunSpec]] = {
     # single-task arms of notebook 03's recipe (top 5) for notebook 04; the multi-task arm is depth's
     # k = 5 with the same seeds and the same 500 sentences of each task (equal per-task exposure)
     "mtl": [RunSpec("mtl", 5, seed, tasks=(task,)) for task in TASK_LABELS for seed in SEEDS],
+    # the same single-task arms for 4 epochs: as many encoder steps (and as long a schedule) as the
+    # multi-task arm takes with both tasks' batches in 2 epochs; each sentence is then seen twice as often
+    "mtl_steps": [
+        RunSpec("mtl_steps", 5, seed, tasks=(task,), epochs=4) for task in TASK_LABELS for seed in SEEDS
+    ],
 }
 
 
