@@ -85,7 +85,7 @@ bench: $(INSTALLED)
 train: $(INSTALLED)
 	$(BIN)/python scripts/full_run.py $(TRAIN_ARGS)
 
-## Notebook 03's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, ...), one thread,
+## Notebooks 03 and 04's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, single-task arms ...), one thread,
 ## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid (about an hour on 2 cores).
 experiments: $(INSTALLED)
 	$(ONE_THREAD) nice -n 5 $(BIN)/python scripts/experiments.py
