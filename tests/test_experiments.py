@@ -154,6 +154,14 @@ def test_load_results_and_paired_differences(tmp_path):
         load_results(tmp_path / "empty")
 
 
+def test_load_results_reads_each_runs_probe_penalty_from_its_file():
+    frame = load_results().set_index("run")
+    for run in ("depth-k0-probe", "size-k2-n100-seed0"):
+        record = json.loads((experiments.RESULTS / f"{run}.json").read_text())
+        for task, c in record["probe_C"].items():
+            assert frame.loc[run, f"probe_C_{task}"] == c
+
+
 def test_linear_probe_stage_checks_the_heads_against_the_probes(make_model):
     from helpers.analysis.lp_ft import head_predictions, linear_probe_stage
 

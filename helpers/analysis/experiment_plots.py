@@ -64,7 +64,9 @@ def plot_depth_sweep(
     axes[2].plot(ks, [cost[f"top {k}"] for k in ks], marker="o", color=FINE_TUNED)
     if "full fine-tuning" in cost:
         axes[2].plot([full_x], [cost["full fine-tuning"]], marker="D", linestyle="none", color=FULL)
-    axes[2].set(title="training cost (experiment 3's timing)", ylabel="seconds per 1,000 training examples")
+    axes[2].set(
+        title="training cost (experiment 3: one timing)", ylabel="seconds per 1,000 training examples"
+    )
     axes[2].set_ylim(bottom=0)
     for ax in axes:
         ax.set_xticks(range(full_x + 1), [f"{k}\n{k / N_LAYERS:.0%}" for k in range(full_x)] + ["full"])
@@ -117,11 +119,15 @@ def plot_by_training_size(frame: pd.DataFrame, split: str = "test", title: str =
         ax.errorbar(tuned.index, tuned["mean"], yerr=tuned["std"], marker="o", capsize=4, color=FINE_TUNED,
                     label="top 2 fine-tuned (mean ± sd, seeds)")  # fmt: skip
         ax.plot(probe.index, probe.to_numpy(), marker="s", markersize=8, color=PROBE, linestyle="--",
-                label="tuned probe on frozen features")  # fmt: skip
+                label="tuned probe on frozen features (one deterministic fit)")  # fmt: skip
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(list(tuned.index), [str(n) for n in tuned.index])
-        ax.set(xlabel="training sentences per task", ylabel=f"{split} macro-F1", title=TASK_TITLES[task])
+        ax.set(
+            xlabel="training sentences per task (log scale)",
+            ylabel=f"{split} macro-F1",
+            title=TASK_TITLES[task],
+        )
     axes[0].legend(loc="lower right", fontsize="small")
     fig.suptitle(title or "Frozen features or top-2 fine-tuning, by training-set size")
     fig.tight_layout()

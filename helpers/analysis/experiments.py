@@ -218,6 +218,8 @@ def load_results(directory: Path = RESULTS) -> pd.DataFrame:
         )
         for task, moved in record.get("head_moved", {}).items():
             row[f"head_moved_{task}"] = moved  # relative change of the head's weights in fine-tuning
+        for task, c in record.get("probe_C", {}).items():
+            row[f"probe_C_{task}"] = c  # the probe's penalty, chosen by cross-validation
         for split, scores in record["scores"].items():
             for task, values in scores.items():
                 row[f"{split}_{task}"] = values["macro_f1"]
