@@ -151,8 +151,8 @@ GRIDS: dict[str, list[RunSpec]] = {
     "depth": _depth(),
     # LP-FT against random heads, top 2 (the LP-FT arm is depth's k = 2)
     "lpft": [RunSpec("lpft", 2, seed, heads="random") for seed in SEEDS],
-    # is top 1 held back by its learning rate? (1e-4 is depth's k = 1)
-    "rate": [RunSpec("rate", 1, seed, encoder_lr=lr) for lr in (1e-3,) for seed in SEEDS],
+    # are top 1 and top 4 held back by the encoder rate? (1e-4 is depth's k = 1 and 4)
+    "rate": [RunSpec("rate", k, seed, encoder_lr=1e-3) for k in (1, 4) for seed in SEEDS],
     # frozen features vs top 2 by training size (500 is depth's)
     "size": [
         spec
