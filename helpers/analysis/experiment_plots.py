@@ -39,7 +39,8 @@ def depth_summary(frame: pd.DataFrame, split: str = "test") -> pd.DataFrame:
 def plot_depth_sweep(
     frame: pd.DataFrame, cost: Mapping[str, float], split: str = "test", title: str = ""
 ) -> plt.Figure:
-    """Quality per task (from `frame`) and training cost against the number of unfrozen top layers.
+    """Quality per task (from `frame`) and training cost against the number of unfrozen top layers;
+    the cost panel has its own legend (one timing per setting, not a mean over seeds).
 
     `cost` maps "top 1" ... "top 6" and "full fine-tuning" to seconds per 1,000 training examples,
     measured in one place under the same conditions (notebook 03's timing table): the grid's own
@@ -61,9 +62,13 @@ def plot_depth_sweep(
                 label="k = 0: the tuned probe, no fine-tuning (one deterministic run)")  # fmt: skip
         ax.set(title=f"{TASK_TITLES[task]}: {split} macro-F1", ylabel="macro-F1")
     ks = [k for k in range(1, N_LAYERS + 1) if f"top {k}" in cost]
-    axes[2].plot(ks, [cost[f"top {k}"] for k in ks], marker="o", color=FINE_TUNED)
+    axes[2].plot(
+        ks, [cost[f"top {k}"] for k in ks], marker="o", color=FINE_TUNED, label="top k (one timing each)"
+    )
     if "full fine-tuning" in cost:
-        axes[2].plot([full_x], [cost["full fine-tuning"]], marker="D", linestyle="none", color=FULL)
+        axes[2].plot([full_x], [cost["full fine-tuning"]], marker="D", linestyle="none", color=FULL,
+                     label="full fine-tuning (one timing)")  # fmt: skip
+    axes[2].legend(loc="upper left", fontsize="small")
     axes[2].set(
         title="training cost (experiment 3: one timing)", ylabel="seconds per 1,000 training examples"
     )
@@ -95,6 +100,7 @@ def plot_paired_differences(
             ax.plot([values.mean()], [row], "|", markersize=22, markeredgewidth=3, color=FULL,
                     label="mean over seeds" if row == 0 else None)  # fmt: skip
         ax.axvline(0, color="0.3", linewidth=1)
+        ax.locator_params(axis="x", nbins=6)  # tick labels that do not run into each other
         ax.set(
             title=TASK_TITLES.get(task, task), xlabel=xlabel, yticks=range(len(labels)), yticklabels=labels
         )
@@ -111,7 +117,7 @@ def plot_by_training_size(frame: pd.DataFrame, split: str = "test", title: str =
     rows = frame[
         ((frame.grid == "size") | ((frame.grid == "depth") & frame.k.isin([0, 2]) & ~frame.embeddings))
     ]
-    fig, axes = plt.subplots(1, len(TASK_TITLES), figsize=(12, 4.2))
+    fig, axes = plt.subplots(1, len(TASK_TITLES), figsize=(12, 4.6))
     for ax, task in zip(axes, TASK_TITLES, strict=True):
         column = f"{split}_{task}"
         tuned = rows[rows.k == 2].groupby("train_per_task")[column].agg(["mean", "std"])
@@ -128,7 +134,8 @@ def plot_by_training_size(frame: pd.DataFrame, split: str = "test", title: str =
             ylabel=f"{split} macro-F1",
             title=TASK_TITLES[task],
         )
-    axes[0].legend(loc="lower right", fontsize="small")
+    handles, labels = axes[0].get_legend_handles_labels()  # below the panels, covering nothing
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize="small", frameon=False)
     fig.suptitle(title or "Frozen features or top-2 fine-tuning, by training-set size")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
