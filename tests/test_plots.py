@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers.analysis.plots import plot_embedding_map  # noqa: E402
+from helpers.analysis.plots import legend_below, plot_embedding_map  # noqa: E402
 
 
 def test_embedding_map_uses_the_given_palette_and_refuses_a_short_one():
@@ -153,4 +153,15 @@ def test_score_dot_plot_puts_one_marked_row_per_arm_in_order():
     assert len({line.get_marker() for line in ax.get_lines()}) == 2
     with pytest.raises(ValueError, match="no column"):
         score_dot_plot(frame.drop(columns="low"), "x", ax)
+    plt.close(fig)
+
+
+def test_maps_can_share_one_legend_below_the_panels():
+    fig, axes = plt.subplots(1, 2)
+    coords, labels = np.zeros((3, 2)), ["a", "b", "c"]
+    for ax in axes:
+        plot_embedding_map(coords, labels, "map", ax=ax, order=["a", "b", "c"], legend=False)
+        assert ax.get_legend() is None
+    legend_below(fig, axes[0], ncol=3)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "c"]
     plt.close(fig)

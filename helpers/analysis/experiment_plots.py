@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from helpers.analysis.plots import legend_below
+
 COLOURS = sns.color_palette("colorblind")
 FINE_TUNED, PROBE, FULL = COLOURS[0], COLOURS[7], COLOURS[3]
 TASK_TITLES = {"sentence_type": "sentence type", "sentiment": "sentiment"}
@@ -77,10 +79,8 @@ def plot_depth_sweep(
         ax.set_xticks(range(full_x + 1), [f"{k}\n{k / N_LAYERS:.0%}" for k in range(full_x)] + ["full"])
         ax.set_xlim(-0.5, full_x + 0.5)
         ax.set_xlabel("top k of 6 layers unfrozen (share of depth)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize="small", frameon=False)
     fig.suptitle(title or "How many top layers to unfreeze: quality and cost")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    legend_below(fig, axes[0], ncol=3, bottom=0.08)
     return fig
 
 
@@ -105,10 +105,8 @@ def plot_paired_differences(
             title=TASK_TITLES.get(task, task), xlabel=xlabel, yticks=range(len(labels)), yticklabels=labels
         )
         ax.set_ylim(len(labels) - 0.5, -0.5)
-    handles, names = np.atleast_1d(axes)[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="lower center", ncol=2, fontsize="small", frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    legend_below(fig, np.atleast_1d(axes)[0], ncol=2, bottom=0.1)
     return fig
 
 
@@ -134,8 +132,6 @@ def plot_by_training_size(frame: pd.DataFrame, split: str = "test", title: str =
             ylabel=f"{split} macro-F1",
             title=TASK_TITLES[task],
         )
-    handles, labels = axes[0].get_legend_handles_labels()  # below the panels, covering nothing
-    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize="small", frameon=False)
     fig.suptitle(title or "Frozen features or top-2 fine-tuning, by training-set size")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    legend_below(fig, axes[0], ncol=2, bottom=0.07)
     return fig

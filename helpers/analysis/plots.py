@@ -36,6 +36,7 @@ def plot_embedding_map(
     order: Sequence[str] | None = None,
     palette: Sequence | None = None,
     markers: Sequence[str] | None = None,
+    legend: bool = True,
 ) -> plt.Axes:
     """Scatter a 2-D map (coords: n x 2) coloured by `labels`, each label with its own marker too.
 
@@ -43,7 +44,8 @@ def plot_embedding_map(
     label in `order` (default: the first colours of seaborn's colour-blind palette); `markers`: one
     matplotlib marker per label (default: circle, triangle, square, diamond, ...), so classes stay
     apart for readers who cannot tell the colours apart. ValueError when either is too short. The
-    legend sits under the x-axis label, outside the points.
+    legend sits under the x-axis label, outside the points (`legend=False`: none, e.g. for one
+    `legend_below` shared by several maps).
     """
     ax = ax or plt.gca()
     labels = pd.Series(list(labels), dtype="object")
@@ -66,8 +68,18 @@ def plot_embedding_map(
         chosen = (labels == value).to_numpy()
         ax.scatter(*coords[chosen].T, s=18, color=colour, marker=marker, label=value, linewidths=0, alpha=0.8)
     ax.set(title=title, xlabel="t-SNE 1", ylabel="t-SNE 2", xticks=[], yticks=[])
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small", markerscale=1.5)
+    if legend:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=3, fontsize="small", markerscale=1.5)
     return ax
+
+
+def legend_below(fig: plt.Figure, ax: plt.Axes, ncol: int, bottom: float = 0.08) -> None:
+    """One legend for the whole figure, `ax`'s entries, centred below the panels where it covers
+    nothing; then lays the figure out above it (`bottom`: the share of the height it keeps free).
+    Call it after the title is set."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize="small", frameon=False)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
 
 
 def similarity_heatmap(
