@@ -20,6 +20,7 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
+import dataclasses  # noqa: E402
 import datetime  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from helpers import freezing  # noqa: E402
 from helpers.analysis.experiments import (  # noqa: E402
     COMMAND,
+    FORGETTING,
     RESULTS,
     SUBSET_SEED,
     TEST_PER_TASK,
@@ -47,6 +49,7 @@ from helpers.analysis.experiments import (  # noqa: E402
     finished,
     result_path,
 )
+from helpers.analysis.forgetting import continue_training, old_head_logits  # noqa: E402
 from helpers.analysis.lp_ft import linear_probe_stage, probe_predictions  # noqa: E402
 from helpers.analysis.probes import fit_tuned_probe  # noqa: E402
 from helpers.data import TASK_LABELS  # noqa: E402
@@ -87,6 +90,7 @@ class Data:
         self.validation = limit_per_task(load_task_data("validation"), VALIDATION_PER_TASK, seed=SUBSET_SEED)
         self.test = limit_per_task(load_task_data("test"), TEST_PER_TASK, seed=SUBSET_SEED)
         self._train, self._probes, self._frozen, self._caches = {}, {}, {}, {}
+        self.first_stages: dict = {}  # a forgetting run's first stage, shared by its seed's arms
 
     def train(self, n: int) -> dict:
         if n not in self._train:
@@ -131,6 +135,46 @@ def scores_of(data: dict, predictions: dict) -> dict:
     return {task: classification_scores(data[task].labels, predictions[task]) for task in data}
 
 
+def fine_tune(spec: RunSpec, data: Data, train: dict, scored: dict, caches: dict) -> tuple:
+    """The fine-tuning run `spec` describes: (model, what its file records, {split: predictions})."""
+    n, record = spec.train_per_task, {}
+    model = copy.deepcopy(data.pristine)
+    torch.manual_seed(spec.seed)
+    for head in model.heads.values():
+        head.layers[-1].reset_parameters()  # seeded random heads (replaced by the probes for LP-FT)
+    if spec.heads == "probe":
+        frozen = data.frozen(f"train{n}")
+        probes = linear_probe_stage(
+            model,
+            {t: frozen[t] for t in train},
+            {t: train[t].labels for t in train},
+            probes={t: data.probes(n)[t] for t in train},
+        )
+        record["probe_C"] = {task: float(probe.C) for task, probe in probes.items()}
+    if spec.embeddings:
+        freezing.unfreeze_all(model)
+    else:
+        freezing.unfreeze_top_k(model, spec.k)
+    for task in spec.frozen_heads:
+        freezing.freeze_head(model, task)
+    heads_before = {task: head.layers[-1].weight.detach().clone() for task, head in model.heads.items()}
+    result = train_multitask(model, train, None, spec.training_config(), train_caches=caches[f"train{n}"])
+    record["train_seconds"] = result.seconds
+    record["examples_seen"] = result.examples_seen
+    record["head_moved"] = {  # relative change of each head's weight matrix
+        task: float((head.layers[-1].weight.detach() - heads_before[task]).norm() / heads_before[task].norm())
+        for task, head in model.heads.items()
+    }
+    for task in spec.frozen_heads:
+        if record["head_moved"][task] != 0.0:
+            raise RuntimeError(f"the frozen {task!r} head moved")
+    predictions = {
+        key: predict_labels(model, scored[key], batch_size=64, caches=caches[key])
+        for key in ("validation", "test")
+    }
+    return model, record, predictions
+
+
 def run(spec: RunSpec, data: Data) -> dict:
     """Train and score one run; the record written to its file (without provenance)."""
     n = spec.train_per_task
@@ -152,42 +196,26 @@ def run(spec: RunSpec, data: Data) -> dict:
             for cache in [data.caches(key, spec.prefix)]
         }
         start = time.perf_counter()
-        model = copy.deepcopy(data.pristine)
-        torch.manual_seed(spec.seed)
-        for head in model.heads.values():
-            head.layers[-1].reset_parameters()  # seeded random heads (replaced by the probes for LP-FT)
-        if spec.heads == "probe":
-            frozen = data.frozen(f"train{n}")
-            probes = linear_probe_stage(
-                model,
-                {t: frozen[t] for t in train},
-                {t: train[t].labels for t in train},
-                probes={t: data.probes(n)[t] for t in train},
-            )
-            record["probe_C"] = {task: float(probe.C) for task, probe in probes.items()}
-        if spec.embeddings:
-            freezing.unfreeze_all(model)
-        else:
-            freezing.unfreeze_top_k(model, spec.k)
-        for task in spec.frozen_heads:
-            freezing.freeze_head(model, task)
-        heads_before = {task: head.layers[-1].weight.detach().clone() for task, head in model.heads.items()}
-        result = train_multitask(model, train, None, spec.training_config(), train_caches=caches[f"train{n}"])
-        record["train_seconds"] = result.seconds
-        record["examples_seen"] = result.examples_seen
-        record["head_moved"] = {  # relative change of each head's weight matrix
-            task: float(
-                (head.layers[-1].weight.detach() - heads_before[task]).norm() / heads_before[task].norm()
-            )
-            for task, head in model.heads.items()
-        }
-        for task in spec.frozen_heads:
-            if record["head_moved"][task] != 0.0:
-                raise RuntimeError(f"the frozen {task!r} head moved")
-        predictions = {
-            key: predict_labels(model, scored[key], batch_size=64, caches=caches[key])
-            for key in ("validation", "test")
-        }
+        if spec.protection is None:
+            model, part, predictions = fine_tune(spec, data, train, scored, caches)
+        else:  # the three arms of a seed continue from one first stage, computed once
+            key = dataclasses.replace(spec, grid="depth", protection=None)
+            record["first_stage_reused"] = key in data.first_stages  # (its time then not counted)
+            if key not in data.first_stages:
+                data.first_stages.clear()  # one seed's at a time
+                data.first_stages[key] = fine_tune(key, data, train, scored, caches)
+            model, part, predictions = copy.deepcopy(data.first_stages[key])
+        record.update(part)
+        if spec.protection is not None:
+            record["scores_before"] = {key: scores_of(scored[key], predictions[key]) for key in predictions}
+            record["test_predictions_before"] = {
+                task: values.astype(int).tolist() for task, values in predictions["test"].items()
+            }
+            record["second_stage"] = second_stage(spec, model, data, caches[f"train{n}"])
+            predictions = {
+                key: predict_labels(model, scored[key], batch_size=64, caches=caches[key])
+                for key in ("validation", "test")
+            }
     record["wall_seconds"] = time.perf_counter() - start
     record["scores"] = {key: scores_of(scored[key], predictions[key]) for key in ("validation", "test")}
     record["test_predictions"] = {
@@ -202,6 +230,32 @@ def run(spec: RunSpec, data: Data) -> dict:
         for task, examples in data.test.items()
     }
     return record
+
+
+def second_stage(spec: RunSpec, model: MultiTaskModel, data: Data, caches: dict | None) -> dict:
+    """Scenario 3 with the old task's data removed (`FORGETTING`): the new task alone, the old head
+    frozen, with `spec.protection`; returns what the file records of it."""
+    new, old, n = FORGETTING["new"], FORGETTING["old"], spec.train_per_task
+    train = {new: data.train(n)[new]}
+    if spec.protection == "rehearsal":
+        kept = round(FORGETTING["rehearsal_share"] * n)
+        train[old] = limit_per_task({old: data.train(n)[old]}, kept, seed=SUBSET_SEED)[old]
+    freezing.freeze_head(model, old)
+    head = {name: value.clone() for name, value in model.heads[old].state_dict().items()}
+    cache = None if caches is None else caches[new]
+    teacher = old_head_logits(model, old, new, train[new], cache) if spec.protection == "lwf" else None
+    config = dataclasses.replace(spec.training_config(), epochs=spec.then_epochs)
+    start = time.perf_counter()
+    steps = continue_training(
+        model, train, new, config, teacher=teacher, old=old, caches=None if cache is None else {new: cache}
+    )
+    if any(not torch.equal(value, head[name]) for name, value in model.heads[old].state_dict().items()):
+        raise RuntimeError(f"the frozen {old!r} head moved")
+    return {
+        "train_seconds": time.perf_counter() - start,
+        "steps": steps,
+        "examples": {task: len(examples) * spec.then_epochs for task, examples in train.items()},
+    }
 
 
 def write(path: Path, record: dict) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.analysis.forgetting import LWF_TEMPERATURE, LWF_WEIGHT, PROTECTIONS
 from helpers.data import TASK_LABELS
 from helpers.training_config import TrainingConfig
 
@@ -31,6 +32,10 @@ VALIDATION_PER_TASK = 637
 TEST_PER_TASK = 637  # all 637 sentence-type test sentences, a stratified 637 of sentiment's 2,362
 N_LAYERS = 6
 HEAD_KINDS = ("probe", "random")  # heads start as the tuned probe (LP-FT) or seeded random
+# scenario 3 with its data removed: after the run, `new` trains alone (as many epochs as `then_epochs`,
+# the same rates, a fresh schedule), `old`'s head frozen; rehearsal keeps `rehearsal_share` of
+# `old`'s training sentences (stratified) in the mix, LwF distils `old`'s outputs instead
+FORGETTING = {"new": "sentiment", "old": "sentence_type", "rehearsal_share": 0.1}
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class RunSpec:
     head_lr: float = 1e-3
     epochs: int = 2
     tasks: tuple[str, ...] = tuple(TASK_LABELS)  # one task: a single-task run (its head alone trains)
+    protection: str | None = None  # then sentiment alone, sentence type's head frozen: see FORGETTING
+    then_epochs: int = 4
 
     def __post_init__(self):
         if not 0 <= self.k <= N_LAYERS or (self.embeddings and self.k != N_LAYERS):
@@ -63,6 +70,13 @@ class RunSpec:
         known = set(TASK_LABELS)
         if not self.tasks or not set(self.tasks) <= known or len(set(self.tasks)) < len(self.tasks):
             raise ValueError(f"tasks must be distinct names of {list(TASK_LABELS)}, got {self.tasks!r}")
+        if self.protection is not None and (
+            self.protection not in PROTECTIONS or self.single_task or self.is_probe
+        ):
+            raise ValueError(
+                f"protection must be one of {PROTECTIONS}, after a multi-task fine-tuning run; "
+                f"got {self.protection!r}"
+            )
 
     @property
     def single_task(self) -> bool:
@@ -92,6 +106,8 @@ class RunSpec:
             parts.append(f"enc{self.encoder_lr:.0e}")
         if self.epochs != 2 and not self.is_probe:
             parts.append(f"e{self.epochs}")
+        if self.protection is not None:
+            parts += [f"then-{FORGETTING['new']}-e{self.then_epochs}", self.protection]
         parts.append("probe" if self.is_probe else f"seed{self.seed}")
         return "-".join(parts)
 
@@ -123,6 +139,14 @@ class RunSpec:
         fields = asdict(self)
         if not self.single_task:  # as recorded before single-task runs existed
             del fields["tasks"]
+        if self.protection is None:  # as recorded before the forgetting runs existed
+            del fields["protection"], fields["then_epochs"]
+        else:
+            fields["forgetting"] = {
+                **FORGETTING,
+                "lwf_temperature": LWF_TEMPERATURE,
+                "lwf_weight": LWF_WEIGHT,
+            }
         return json.loads(
             json.dumps(
                 {
@@ -171,6 +195,11 @@ GRIDS: dict[str, list[RunSpec]] = {
     # multi-task arm takes with both tasks' batches in 2 epochs; each sentence is then seen twice as often
     "mtl_steps": [
         RunSpec("mtl_steps", 5, seed, tasks=(task,), epochs=4) for task in TASK_LABELS for seed in SEEDS
+    ],
+    # scenario 3 with sentence type's data removed, from depth's top-5 model (the recommended depth):
+    # sentiment alone for 4 epochs (as many steps as the first stage), no protection / rehearsal / LwF
+    "forgetting": [
+        RunSpec("forgetting", 5, seed, protection=protection) for seed in SEEDS for protection in PROTECTIONS
     ],
 }
 
