@@ -42,12 +42,12 @@ from helpers.analysis.experiments import (  # noqa: E402
     FORGETTING,
     RESULTS,
     SUBSET_SEED,
-    TEST_PER_TASK,
     VALIDATION_PER_TASK,
     RunSpec,
     all_runs,
     finished,
     result_path,
+    test_subset,
 )
 from helpers.analysis.forgetting import continue_training, old_head_logits  # noqa: E402
 from helpers.analysis.lp_ft import linear_probe_stage, probe_predictions  # noqa: E402
@@ -88,7 +88,7 @@ class Data:
     def __init__(self, pristine: MultiTaskModel):
         self.pristine = pristine
         self.validation = limit_per_task(load_task_data("validation"), VALIDATION_PER_TASK, seed=SUBSET_SEED)
-        self.test = limit_per_task(load_task_data("test"), TEST_PER_TASK, seed=SUBSET_SEED)
+        self.test = test_subset()
         self._train, self._probes, self._frozen, self._caches = {}, {}, {}, {}
         self.first_stages: dict = {}  # a forgetting run's first stage, shared by its seed's arms
 

@@ -47,6 +47,7 @@ def test_committed_test_scores_are_those_of_the_stored_predictions():
     from helpers.task_data import limit_per_task, load_task_data
 
     test = limit_per_task(load_task_data("test"), experiments.TEST_PER_TASK, seed=experiments.SUBSET_SEED)
+    assert all(np.array_equal(test[t].labels, experiments.test_subset()[t].labels) for t in test)
     for path in COMMITTED:
         record = json.loads(path.read_text())
         for task, predicted in record["test_predictions"].items():
@@ -97,6 +98,34 @@ def test_run_specs_refuse_what_the_runner_cannot_do():
         RunSpec("mtl", 5, 0, tasks=("topic",))
     with pytest.raises(ValueError, match="tasks"):
         RunSpec("mtl", 5, 0, tasks=())
+
+
+def test_forgetting_runs_continue_from_the_depth_grids_model_and_record_both_stages():
+    """grid forgetting: each seed's first stage is depth's top-5 run (same test scores), the second
+    trains sentiment alone (rehearsal adds 10% of sentence type's sentences); the files are what the
+    notebook reads (`forgetting_study`)."""
+    from helpers.analysis.nb03_tables import forgetting_study
+
+    specs = experiments.GRIDS["forgetting"]
+    assert {spec.protection for spec in specs} == {"none", "rehearsal", "lwf"}
+    assert "protection" not in RunSpec("depth", 5, 0).configuration()  # the files made before it
+    with pytest.raises(ValueError, match="protection"):
+        RunSpec("forgetting", 5, 0, protection="ewc")
+    with pytest.raises(ValueError, match="protection"):
+        RunSpec("forgetting", 5, 0, tasks=("sentiment",), protection="none")
+    files = {path.stem: json.loads(path.read_text()) for path in COMMITTED}
+    for spec in specs:
+        record, first = files[spec.name], files[RunSpec("depth", spec.k, spec.seed).name]
+        assert record["scores_before"]["test"] == first["scores"]["test"], spec.name
+        assert record["test_predictions_before"] == first["test_predictions"], spec.name
+        seen = record["second_stage"]["examples"]
+        assert seen["sentiment"] == 500 * spec.then_epochs
+        assert seen.get("sentence_type", 0) == (
+            50 * spec.then_epochs if spec.protection == "rehearsal" else 0
+        )
+    study = forgetting_study(load_results())
+    assert len(study) == len(specs) and not study.isna().any().any()
+    assert set(study.protection) == {"none", "rehearsal", "lwf"}
 
 
 def test_single_task_runs_are_named_and_recorded_as_such_and_multi_task_ones_as_before():

@@ -22,6 +22,7 @@ import pandas as pd
 
 from helpers.analysis.forgetting import LWF_TEMPERATURE, LWF_WEIGHT, PROTECTIONS
 from helpers.data import TASK_LABELS
+from helpers.task_data import limit_per_task, load_task_data
 from helpers.training_config import TrainingConfig
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "experiments"
@@ -252,12 +253,20 @@ def load_results(directory: Path = RESULTS) -> pd.DataFrame:
         for split, scores in record["scores"].items():
             for task, values in scores.items():
                 row[f"{split}_{task}"] = values["macro_f1"]
+        for split, scores in record.get("scores_before", {}).items():  # forgetting: after the first stage
+            for task, values in scores.items():
+                row[f"before_{split}_{task}"] = values["macro_f1"]
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         raise FileNotFoundError(f"no result files in {directory}: run `{COMMAND}` first")
     frame["frozen_heads"] = frame["frozen_heads"].map(tuple)
     return frame
+
+
+def test_subset() -> dict:
+    """The test sentences every run is scored on (`TEST_PER_TASK` per task, stratified) per task."""
+    return limit_per_task(load_task_data("test"), TEST_PER_TASK, seed=SUBSET_SEED)
 
 
 def provenance(frame: pd.DataFrame) -> str:

@@ -1,5 +1,5 @@
 """Notebook 03's tables: the depth rule on `make experiments`' results, the size study with the
-optimiser steps each size got, and how a frozen head's predictions moved.
+optimiser steps each size got, how a frozen head's predictions moved, and the forgetting study.
 
 The bookkeeping behind three of the notebook's cells, so that each cell shows the experiment and
 its reading rather than the loops. Results come as `helpers.analysis.experiments.load_results`'s
@@ -8,6 +8,7 @@ frame (one row per run); predictions as label indices per task.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.analysis.comparison import NOISE_FLOOR, paired_differences, paired_noise
-from helpers.analysis.experiments import N_LAYERS, RESULTS, TASKS
+from helpers.analysis.experiments import FORGETTING, N_LAYERS, RESULTS, TASKS, test_subset
+from helpers.analysis.forgetting import PROTECTIONS
 from helpers.evaluation import classification_scores
 
 
@@ -128,3 +130,37 @@ def prediction_drift(
             - classification_scores(truth[name], start[name])["macro_f1"]
         )
     return drift
+
+
+def forgetting_study(frame: pd.DataFrame, directory: Path = RESULTS) -> pd.DataFrame:
+    """One row per run of the `forgetting` grid (protection, seed): the old task's test predictions
+    from the first stage to the end (`prediction_drift`) and each task's change in test and
+    validation macro-F1 (end minus first stage). Reads the predictions from the run files."""
+    runs = frame[frame.grid == "forgetting"].sort_values(["protection", "seed"])
+    if runs.empty:
+        raise ValueError("the results hold no run of the forgetting grid")
+    test = test_subset()
+    truth = {task: examples.labels for task, examples in test.items()}
+    digests = {
+        task: hashlib.sha256("\n".join(examples.texts).encode()).hexdigest()
+        for task, examples in test.items()
+    }
+    rows = []
+    for _, run in runs.iterrows():
+        record = json.loads(Path(directory, f"{run.run}.json").read_text())
+        if record["test_texts_sha256"] != digests:
+            raise ValueError(f"{run.run}: its test sentences are not the test subset of this checkout")
+        drift = prediction_drift(
+            record["test_predictions_before"], record["test_predictions"], truth, FORGETTING["old"]
+        )
+        rows.append(
+            {"protection": run.protection, "seed": int(run.seed)}
+            | {name.replace("F1 change", "test F1 change"): value for name, value in drift.items()}
+            | {
+                f"{task} validation F1 change": run[f"validation_{task}"] - run[f"before_validation_{task}"]
+                for task in TASKS
+            }
+        )
+    study = pd.DataFrame(rows)
+    study["protection"] = pd.Categorical(study.protection, categories=PROTECTIONS, ordered=True)
+    return study.sort_values(["protection", "seed"], ignore_index=True)
