@@ -11,14 +11,20 @@ from helpers.analysis.forgetting import continue_training, distillation_loss, ol
 from helpers.training import train_multitask
 from tests.conftest import quick_config, tiny_examples
 
+CONFIG = quick_config(epochs=2, keep_best=False, seed=3)
+
+
+def top1_sentence_type_frozen(make_model):
+    """A model training its top layer, the sentence-type head frozen, and the sentiment-only data."""
+    model = make_model()
+    freezing.unfreeze_top_k(model, 1)
+    freezing.freeze_head(model, "sentence_type")
+    return model, {"sentiment": tiny_examples()["sentiment"]}
+
 
 def test_without_protection_the_loop_is_train_multitask_bit_for_bit(make_model):
-    data = tiny_examples()
-    sentiment_only = {"sentiment": data["sentiment"]}
-    config = quick_config(epochs=2, keep_best=False, seed=3)
-    first = make_model()
-    freezing.unfreeze_top_k(first, 1)
-    freezing.freeze_head(first, "sentence_type")
+    first, sentiment_only = top1_sentence_type_frozen(make_model)
+    config = CONFIG
     second = copy.deepcopy(first)
     train_multitask(first, sentiment_only, None, config)
     steps = continue_training(second, sentiment_only, "sentiment", config)
@@ -28,15 +34,11 @@ def test_without_protection_the_loop_is_train_multitask_bit_for_bit(make_model):
 
 
 def test_lwf_changes_training_and_keeps_the_frozen_head_fixed(make_model):
-    data = tiny_examples()
-    sentiment_only = {"sentiment": data["sentiment"]}
-    config = quick_config(epochs=2, keep_best=False, seed=3)
-    plain = make_model()
-    freezing.unfreeze_top_k(plain, 1)
-    freezing.freeze_head(plain, "sentence_type")
+    plain, sentiment_only = top1_sentence_type_frozen(make_model)
+    config = CONFIG
     distilled = copy.deepcopy(plain)
     head = copy.deepcopy(plain.heads["sentence_type"].state_dict())
-    teacher = old_head_logits(plain, "sentence_type", "sentiment", data["sentiment"])
+    teacher = old_head_logits(plain, "sentence_type", "sentiment", sentiment_only["sentiment"])
     assert teacher.shape == (6, 4)
     continue_training(plain, sentiment_only, "sentiment", config)
     continue_training(distilled, sentiment_only, "sentiment", config, teacher=teacher, old="sentence_type")
