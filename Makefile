@@ -86,9 +86,10 @@ train: $(INSTALLED)
 	$(BIN)/python scripts/full_run.py $(TRAIN_ARGS)
 
 ## Notebooks 03 and 04's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, single-task arms ...), one thread,
-## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid (about 2.1 hours on 2 cores under load).
+## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid. Two one-thread workers share the
+## grid (one per core); see benchmarks/experiments/README.md for the measured time.
 experiments: $(INSTALLED)
-	$(ONE_THREAD) nice -n 5 $(BIN)/python scripts/experiments.py
+	$(ONE_THREAD) nice -n 5 $(BIN)/python scripts/experiments.py --workers 2
 
 ## Build the website of the series (committed notebooks + landing page, nothing re-executed, -W) into build/site.
 site: $(INSTALLED)

@@ -1,6 +1,6 @@
 """`make experiments`: run the experiment grids of notebook 03 (and 04) and write one JSON per run.
 
-usage: python scripts/experiments.py [--grids depth lpft ...] [--runs NAME ...] [--output DIR]
+usage: python scripts/experiments.py [--grids depth lpft ...] [--runs NAME ...] [--output DIR] [--workers 2]
 
 The grids and what defines a run live in `helpers.analysis.experiments` (`GRIDS`, `RunSpec`). A run
 whose file already exists and records the same configuration is skipped, so an interrupted grid
@@ -293,6 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reverse", action="store_true", help="run the grid from its other end (a second process)"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: a second process (one thread each) runs the grid from its other end; they share it",
+    )
     options = parser.parse_args(argv)
     specs = all_runs(options.grids)
     if options.runs:
@@ -307,17 +314,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not todo:
         return 0
+    second = None
+    if options.workers == 2 and not options.reverse:
+        command = [sys.executable, __file__, "--reverse", "--output", str(options.output)]
+        command += ["--grids", *options.grids] if options.grids else []
+        command += ["--runs", *options.runs] if options.runs else []
+        second = subprocess.Popen(command)  # its lines start with "(second worker)"
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     todo.sort(key=lambda spec: (spec.train_per_task, not spec.is_probe, spec.prefix))  # caches move up
     stamp = provenance()
     data = Data(MultiTaskModel(TASK_LABELS, device="cpu"))
+    who = "(second worker) " if options.reverse else ""
     if options.reverse:
         todo.reverse()
     began = time.perf_counter()
     for index, spec in enumerate(todo, 1):
         if finished(spec, options.output) or not claim(result_path(spec, options.output)):
             print(
-                f"[{index}/{len(todo)}] {spec.name}: done or running in another process, skipped", flush=True
+                f"{who}[{index}/{len(todo)}] {spec.name}: done or running in another process, skipped",
+                flush=True,
             )
             continue
         record = {
@@ -334,11 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         left = elapsed / index * (len(todo) - index)
         test = record["scores"]["test"]
         print(
-            f"[{index}/{len(todo)}] {spec.name}: {record['wall_seconds']:.0f} s, test macro-F1 "
+            f"{who}[{index}/{len(todo)}] {spec.name}: {record['wall_seconds']:.0f} s, test macro-F1 "
             + ", ".join(f"{task} {scores['macro_f1']:.3f}" for task, scores in test.items())
             + f" | {elapsed / 60:.1f} min so far, about {left / 60:.0f} min left",
             flush=True,
         )
+    if second is not None:
+        return second.wait()
     return 0
 
 
