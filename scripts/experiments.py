@@ -97,6 +97,12 @@ class Data:
             self._train[n] = limit_per_task(load_task_data("train"), n, seed=SUBSET_SEED)
         return self._train[n]
 
+    def unseen(self, n: int, task: str):
+        """`n` of `task`'s training sentences outside `train(n)` (stratified, seeded): new data."""
+        every, seen = load_task_data("train")[task], set(self.train(n)[task].texts)
+        rest = every.subset([i for i, text in enumerate(every.texts) if text not in seen])
+        return limit_per_task({task: rest}, n, seed=SUBSET_SEED)[task]
+
     def split(self, key: str) -> dict:
         return {"validation": self.validation, "test": self.test}.get(key) or self.train(int(key[5:]))
 
@@ -211,7 +217,7 @@ def run(spec: RunSpec, data: Data) -> dict:
             record["test_predictions_before"] = {
                 task: values.astype(int).tolist() for task, values in predictions["test"].items()
             }
-            record["second_stage"] = second_stage(spec, model, data, caches[f"train{n}"])
+            record["second_stage"] = second_stage(spec, model, data)
             predictions = {
                 key: predict_labels(model, scored[key], batch_size=64, caches=caches[key])
                 for key in ("validation", "test")
@@ -232,29 +238,27 @@ def run(spec: RunSpec, data: Data) -> dict:
     return record
 
 
-def second_stage(spec: RunSpec, model: MultiTaskModel, data: Data, caches: dict | None) -> dict:
+def second_stage(spec: RunSpec, model: MultiTaskModel, data: Data) -> dict:
     """Scenario 3 with the old task's data removed (`FORGETTING`): the new task alone, the old head
     frozen, with `spec.protection`; returns what the file records of it."""
     new, old, n = FORGETTING["new"], FORGETTING["old"], spec.train_per_task
-    train = {new: data.train(n)[new]}
+    train = {new: data.unseen(n, new)}
     if spec.protection == "rehearsal":
         kept = round(FORGETTING["rehearsal_share"] * n)
         train[old] = limit_per_task({old: data.train(n)[old]}, kept, seed=SUBSET_SEED)[old]
     freezing.freeze_head(model, old)
     head = {name: value.clone() for name, value in model.heads[old].state_dict().items()}
-    cache = None if caches is None else caches[new]
-    teacher = old_head_logits(model, old, new, train[new], cache) if spec.protection == "lwf" else None
+    teacher = old_head_logits(model, old, new, train[new]) if spec.protection == "lwf" else None
     config = dataclasses.replace(spec.training_config(), epochs=spec.then_epochs)
     start = time.perf_counter()
-    steps = continue_training(
-        model, train, new, config, teacher=teacher, old=old, caches=None if cache is None else {new: cache}
-    )
+    steps = continue_training(model, train, new, config, teacher=teacher, old=old)
     if any(not torch.equal(value, head[name]) for name, value in model.heads[old].state_dict().items()):
         raise RuntimeError(f"the frozen {old!r} head moved")
     return {
         "train_seconds": time.perf_counter() - start,
         "steps": steps,
         "examples": {task: len(examples) * spec.then_epochs for task, examples in train.items()},
+        "new_sentences_seen_before": len(set(train[new].texts) & set(data.train(n)[new].texts)),
     }
 
 

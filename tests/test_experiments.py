@@ -118,6 +118,7 @@ def test_forgetting_runs_continue_from_the_depth_grids_model_and_record_both_sta
         record, first = files[spec.name], files[RunSpec("depth", spec.k, spec.seed).name]
         assert record["scores_before"]["test"] == first["scores"]["test"], spec.name
         assert record["test_predictions_before"] == first["test_predictions"], spec.name
+        assert record["second_stage"]["new_sentences_seen_before"] == 0  # new data for the new task
         seen = record["second_stage"]["examples"]
         assert seen["sentiment"] == 500 * spec.then_epochs
         assert seen.get("sentence_type", 0) == (

@@ -33,10 +33,11 @@ VALIDATION_PER_TASK = 637
 TEST_PER_TASK = 637  # all 637 sentence-type test sentences, a stratified 637 of sentiment's 2,362
 N_LAYERS = 6
 HEAD_KINDS = ("probe", "random")  # heads start as the tuned probe (LP-FT) or seeded random
-# scenario 3 with its data removed: after the run, `new` trains alone (as many epochs as `then_epochs`,
-# the same rates, a fresh schedule), `old`'s head frozen; rehearsal keeps `rehearsal_share` of
-# `old`'s training sentences (stratified) in the mix, LwF distils `old`'s outputs instead
-FORGETTING = {"new": "sentiment", "old": "sentence_type", "rehearsal_share": 0.1}
+# scenario 3 with its data removed: after the run, `new` trains alone on as many sentences it has not
+# seen (stratified, from the rest of its training split) for `then_epochs` (the same rates, a fresh
+# schedule), `old`'s head frozen; rehearsal keeps `rehearsal_share` of `old`'s training sentences
+# (stratified) in the mix, LwF distils `old`'s outputs instead
+FORGETTING = {"new": "sentiment", "old": "sentence_type", "rehearsal_share": 0.1, "new_sentences": "unseen"}
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,8 @@ GRIDS: dict[str, list[RunSpec]] = {
         RunSpec("mtl_steps", 5, seed, tasks=(task,), epochs=4) for task in TASK_LABELS for seed in SEEDS
     ],
     # scenario 3 with sentence type's data removed, from depth's top-5 model (the recommended depth):
-    # sentiment alone for 4 epochs (as many steps as the first stage), no protection / rehearsal / LwF
+    # sentiment alone on 500 unseen sentences for 4 epochs (as many steps as the first stage), no
+    # protection / rehearsal / LwF
     "forgetting": [
         RunSpec("forgetting", 5, seed, protection=protection) for seed in SEEDS for protection in PROTECTIONS
     ],

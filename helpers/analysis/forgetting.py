@@ -7,7 +7,10 @@ protections, compared here on one hand-written loop so that only the protection 
 - **rehearsal**: a small share of the old task's labelled sentences stays in the training mix;
 - **Learning without Forgetting** (LwF; Li & Hoiem, 2017): no old data at all; on the new task's
   sentences the old head's outputs are distilled from the model as it was before this stage,
-  `T² · KL(softmax(old / T) || softmax(new / T))` added to the loss with weight `lwf_weight`.
+  `KL(softmax(old / T) || softmax(new / T))` added to the loss with weight `lwf_weight` (their
+  softened cross-entropy up to a constant, T = 2 and weight 1 as in the paper; no T² factor). Unlike
+  the paper, the old head stays frozen (the scenario) and there is no warm-up stage (the new head
+  is trained already).
 
 The loop is `helpers.training.train_epoch`'s five steps (data, forward, loss, backward, step) with
 the same sampler, optimiser, schedule and clipping, and nothing else (no evaluation, checkpoints,
@@ -34,7 +37,7 @@ from helpers.training import training_step
 from helpers.training_config import TrainingConfig
 
 PROTECTIONS = ("none", "rehearsal", "lwf")
-LWF_TEMPERATURE = 2.0  # Li & Hoiem's T and loss weight
+LWF_TEMPERATURE = 2.0  # Li & Hoiem's T and loss weight (lambda_o)
 LWF_WEIGHT = 1.0
 
 
@@ -57,10 +60,11 @@ def old_head_logits(
 
 
 def distillation_loss(new_logits: torch.Tensor, old_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """LwF's term: T² · KL(softmax(old/T) || softmax(new/T)), mean over the batch (a scalar)."""
+    """LwF's term: KL(softmax(old/T) || softmax(new/T)), mean over the batch (a scalar); logits
+    (batch, labels). The same gradients as Li & Hoiem's softened cross-entropy."""
     log_new = F.log_softmax(new_logits.float() / temperature, dim=-1)
     old = F.softmax(old_logits.float() / temperature, dim=-1)
-    return F.kl_div(log_new, old, reduction="batchmean") * temperature**2
+    return F.kl_div(log_new, old, reduction="batchmean")
 
 
 def continue_training(

@@ -155,7 +155,12 @@ def forgetting_study(frame: pd.DataFrame, directory: Path = RESULTS) -> pd.DataF
         )
         rows.append(
             {"protection": run.protection, "seed": int(run.seed)}
-            | {name.replace("F1 change", "test F1 change"): value for name, value in drift.items()}
+            | {  # the old task's predictions (changed, right to wrong, ...), then each task's F1 change
+                name.replace("F1 change", "test F1 change")
+                if "F1" in name
+                else f"{FORGETTING['old']} {name}": value
+                for name, value in drift.items()
+            }
             | {
                 f"{task} validation F1 change": run[f"validation_{task}"] - run[f"before_validation_{task}"]
                 for task in TASKS
