@@ -87,7 +87,7 @@ train: $(INSTALLED)
 
 ## Notebooks 03 and 04's experiment grids (k = 0..6 and full fine-tuning, LP-FT vs random heads, single-task arms ...), one thread,
 ## one JSON per run -> benchmarks/experiments/; resumes a partly finished grid. Two one-thread workers share the
-## grid (one per core); see benchmarks/experiments/README.md for the measured time.
+## grid (one per core): about 35 minutes on the 2-core machine (benchmarks/experiments/README.md).
 experiments: $(INSTALLED)
 	$(ONE_THREAD) nice -n 5 $(BIN)/python scripts/experiments.py --workers 2
 
