@@ -8,14 +8,18 @@ Start here. Read the top level in this order, after the notebook that uses it:
 4. `training` (notebook 04): `training_step`, `train_epoch` and `train_multitask`, the loop of notebook 04's
    sketch with its extras fenced off; its pieces are `task_data` (the examples, and which batch
    comes next), `losses` (masked per-task losses, combined), `optimization` (AdamW, the
-   schedule), `prefix_cache` (the frozen lower layers computed once), `training_config` (what
-   defines a run, its state and its result) and `evaluation` (metrics and predictions).
-5. Underneath all of them: `data` (the committed data sets), `checks` (argument and file checks)
-   and `memory` (freed memory handed back to the operating system).
+   schedule), `training_config` (what defines a run, its state and its result), `evaluation`
+   (metrics and predictions) and `distributed` (the same step under torchrun).
+5. Underneath all of them: `checks` (argument checks), `punctuation` (final marks, stripped or
+   kept) and `memory` (freed memory handed back to the operating system).
+
+The data: `data` loads the committed data sets (no torch needed); `data.tasks` turns them into
+the loop's `{task: TaskData}` and cuts seeded subsets.
 
 Optional, and not needed to follow the notebooks: the top level is what a learner reads after a
 notebook; `tool/` is what turns the loop into a command-line tool (`python -m helpers.tool.cli`,
-safe model saving, the embedding cache, process setup under torchrun); `analysis/` is what the
+safe model saving, checkpoints and resuming, the embedding and frozen-prefix caches, process setup
+under torchrun); `analysis/` is what the
 notebooks use to judge results (baselines, label noise, probes, reports, plots, timing, seeds).
 The top level imports nothing from `tool/` or `analysis/` (tests/test_layout.py checks it).
 """

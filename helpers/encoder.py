@@ -13,7 +13,6 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -239,7 +238,7 @@ def pool(
     raise ValueError(f"unknown pooling strategy {strategy!r}; choose one of {POOLING_STRATEGIES}")
 
 
-def _check_batching(model, batch_size, sort_by_length, max_length) -> None:
+def check_batching(model, batch_size, sort_by_length, max_length) -> None:
     check_int("batch_size", batch_size, 1)
     check_bool("sort_by_length", sort_by_length)
     if max_length is not None:
@@ -260,44 +259,6 @@ def batch_order(texts: Sequence[str], sort_by_length: bool = True) -> np.ndarray
     return np.argsort([-len(text) for text in texts], kind="stable")
 
 
-class TokenCounts(NamedTuple):
-    """Token positions of one `embed` pass: the real tokens and all positions the backbone computes."""
-
-    real: int
-    computed: int
-
-    @property
-    def padding_share(self) -> float:
-        """The share of computed positions that are padding, i.e. wasted work."""
-        return 1 - self.real / self.computed if self.computed else 0.0
-
-
-def count_token_positions(
-    model: SentenceTransformer,
-    texts: str | Iterable[str],
-    batch_size: int = 64,
-    sort_by_length: bool = True,
-    max_length: int | None = None,
-) -> TokenCounts:
-    """Count what `embed` would compute with these settings, without running the backbone.
-
-    Every batch is padded to its longest sentence, so the backbone computes (batch size x longest
-    length) positions per batch; the difference from the real tokens is padding. The count is exact
-    and machine-independent, unlike a timing.
-    """
-    texts = check_texts(texts)
-    _check_batching(model, batch_size, sort_by_length, max_length)
-    order = batch_order(texts, sort_by_length)
-    real = computed = 0
-    for start in range(0, len(texts), batch_size):
-        mask = tokenize(model, [texts[i] for i in order[start : start + batch_size]], max_length)[
-            "attention_mask"
-        ]
-        real += int(mask.sum())
-        computed += mask.numel()
-    return TokenCounts(real, computed)
-
-
 def embed_poolings(
     model: SentenceTransformer,
     texts: str | Iterable[str],
@@ -314,7 +275,7 @@ def embed_poolings(
     TruncationWarning counting such texts.
     """
     texts = check_texts(texts)
-    _check_batching(model, batch_size, sort_by_length, max_length)
+    check_batching(model, batch_size, sort_by_length, max_length)
     if isinstance(poolings, str):
         raise TypeError(f"poolings must be a sequence of strategies, got the string {poolings!r}")
     for strategy in poolings:
@@ -359,42 +320,3 @@ def embed(
         raise ValueError(f"unknown pooling strategy {pooling!r}; choose one of {POOLING_STRATEGIES}")
     embeddings = embed_poolings(model, texts, (pooling,), batch_size, sort_by_length, max_length)[pooling]
     return normalize(embeddings) if normalize_embeddings else embeddings
-
-
-def token_table(model: SentenceTransformer, texts: Sequence[str], max_length: int | None = None):
-    """A readable table of a tokenised batch: one row per position, token / id / mask per sentence."""
-    import pandas as pd
-
-    batch = tokenize(model, check_texts(texts), max_length)
-    tokenizer = model[0].tokenizer
-    columns = {}
-    for i, ids in enumerate(batch["input_ids"]):
-        columns[(f"sentence {i + 1}", "token")] = tokenizer.convert_ids_to_tokens(ids.tolist())
-        columns[(f"sentence {i + 1}", "id")] = ids.tolist()
-        columns[(f"sentence {i + 1}", "mask")] = batch["attention_mask"][i].tolist()
-    table = pd.DataFrame(columns)
-    table.index.name = "position"
-    return table
-
-
-def backbone_parameter_counts(model: SentenceTransformer):
-    """Parameters of the transformer backbone per component, with their share of the total."""
-    import pandas as pd
-
-    backbone = model[0].auto_model
-    embeddings = backbone.embeddings
-    parts = [
-        ("token (WordPiece) embeddings", embeddings.word_embeddings),
-        ("position embeddings", embeddings.position_embeddings),
-        ("token-type embeddings", embeddings.token_type_embeddings),
-        ("embedding LayerNorm", embeddings.LayerNorm),
-    ]
-    parts += [(f"transformer layer {i}", layer) for i, layer in enumerate(backbone.encoder.layer)]
-    if backbone.pooler is not None:
-        parts.append(("pooler (unused by sentence-transformers)", backbone.pooler))
-    table = pd.DataFrame(
-        [(name, sum(p.numel() for p in module.parameters())) for name, module in parts],
-        columns=["component", "parameters"],
-    )
-    table["share"] = (table.parameters / table.parameters.sum()).round(3)
-    return table

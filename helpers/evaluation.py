@@ -17,8 +17,7 @@ import torch
 from helpers.checks import check_int
 from helpers.encoder import batch_order
 from helpers.memory import trim_heap
-from helpers.model import MultiTaskModel, eval_mode
-from helpers.prefix_cache import PrefixCache
+from helpers.model import FrozenPrefixCache, MultiTaskModel, eval_mode
 from helpers.task_data import TaskData, check_task_data
 
 CLASSIFICATION_METRICS = ("accuracy", "macro_f1")  # the keys of `classification_scores`
@@ -78,7 +77,7 @@ def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence |
     return {"accuracy": float(np.mean(y_true == y_pred)), "macro_f1": float(macro_f1)}
 
 
-Caches = Mapping[str, PrefixCache] | None  # one prefix cache per task (see `build_prefix_caches`), or none
+Caches = Mapping[str, FrozenPrefixCache] | None  # one per task (`helpers.tool.prefix_cache`), or none
 
 
 def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.ndarray]:

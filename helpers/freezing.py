@@ -8,11 +8,7 @@ alone. These functions only flip that flag; build the optimiser after calling th
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import Any
 
-import numpy as np
-import torch
 from torch import nn
 
 from helpers.checks import check_bool, check_int
@@ -91,46 +87,3 @@ def frozen_prefix_length(model: MultiTaskModel) -> int:
             break
         prefix += 1
     return prefix
-
-
-def heads_from_probes(model: MultiTaskModel, probes: Mapping[str, Any]) -> None:
-    """The linear-probe stage of LP-FT, exact: copy fitted probes' weights into the model's heads.
-
-    `probes[task]` is a fitted (multinomial or binary) logistic regression on the model's own
-    sentence embeddings (pooled, normalised if the model normalises: what `classify` reads), e.g.
-    `helpers.analysis.probes.fit_tuned_probe`; anything with `coef_` (n_classes, width) or, for two
-    classes, (1, width), `intercept_` and `classes_` (label indices or label names) will do. The
-    head's logits then equal the probe's decision function up to float32 rounding, its softmax the
-    probe's probabilities, so its predictions are the probe's. Sklearn's classes are sorted; row
-    `i` of the head is the model's label `i`. Heads not named are left alone. ValueError, before
-    any head changes, for an unknown task, a non-linear head, a width or class set that does not
-    match; the binary case writes logits (0, z), whose softmax is the probe's sigmoid(z).
-    """
-    weights = {}
-    for task, probe in probes.items():
-        if task not in model.heads:
-            raise ValueError(f"no head for task {task!r}; the model has {list(model.heads)}")
-        linear = model.heads[task].layers[-1]
-        if len(model.heads[task].layers) != 2 or not isinstance(linear, nn.Linear):
-            raise ValueError(f"the head of {task!r} is not linear: a probe fits only a linear head")
-        labels = model.task_labels[task]
-        classes = [labels[c] if isinstance(c, (int, np.integer)) else str(c) for c in probe.classes_]
-        if sorted(classes) != sorted(labels):
-            raise ValueError(f"the probe for {task!r} knows the classes {classes}, the head {labels}")
-        coef = np.asarray(probe.coef_, dtype=np.float64)
-        intercept = np.asarray(probe.intercept_, dtype=np.float64).reshape(-1)
-        if len(classes) == 2 and coef.shape[0] == 1:  # binary: one row, for the second class
-            coef = np.vstack([np.zeros_like(coef), coef])
-            intercept = np.concatenate([[0.0], intercept])
-        if coef.shape != (len(classes), linear.in_features) or intercept.shape != (len(classes),):
-            raise ValueError(
-                f"the probe for {task!r} has coef_ {coef.shape} and intercept_ {intercept.shape}; "
-                f"the head needs ({len(classes)}, {linear.in_features}) and ({len(classes)},)"
-            )
-        order = [classes.index(label) for label in labels]  # the probe's row of each head row
-        weights[task] = (coef[order], intercept[order])
-    with torch.no_grad():
-        for task, (coef, intercept) in weights.items():
-            linear = model.heads[task].layers[-1]
-            linear.weight.copy_(torch.as_tensor(coef, dtype=linear.weight.dtype))
-            linear.bias.copy_(torch.as_tensor(intercept, dtype=linear.bias.dtype))

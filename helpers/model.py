@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,21 @@ SERIES_MAX_LENGTH = 128  # tokens; longer sentences are rare in our data and cos
 # are longer than 128 tokens (1 sentence type, 4 sentiment; at most 203 tokens).
 TRUNCATION = "start_and_end"
 HEAD_KINDS = ("linear", "mlp")
+
+
+class FrozenPrefixCache(Protocol):
+    """One task's sentences after the frozen lower layers, computed once (`helpers.tool.prefix_cache`):
+    what the loop and `evaluate` read from it. A speed-up only: without it they run those layers."""
+
+    prefix: int  # the layers it has run: the model's frozen prefix
+
+    def __len__(self) -> int: ...  # the sentences, in the task data's order
+
+    def encode(self, model: MultiTaskModel, indices: Sequence[int]) -> torch.Tensor:
+        """Sentence embeddings (len(indices), width) of those sentences, running the layers above."""
+
+    def subset(self, indices: Sequence[int]) -> FrozenPrefixCache:
+        """The cache of those sentences only, in that order (a process's shard)."""
 
 
 @contextmanager

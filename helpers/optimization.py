@@ -1,10 +1,9 @@
 """The optimiser and the learning-rate schedule: AdamW over parameter groups, warm-up and decay,
-gradual unfreezing, gradient clipping; and the check that stops a run whose loss diverges."""
+gradient clipping; and the check that stops a run whose loss diverges."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import torch
 from transformers import get_linear_schedule_with_warmup
@@ -85,8 +84,7 @@ def make_optimizer(
 def make_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int, config: TrainingConfig
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over `config.warmup_fraction` of the steps, then linear decay to zero; under
-    `config.gradual_unfreezing`, each layer's rate is held at zero until its turn.
+    """Linear warm-up over `config.warmup_fraction` of the steps, then linear decay to zero.
 
     The learned loss weights of uncertainty weighting (the `LOSS_WEIGHTS` group) keep a constant
     rate: their targets move with the task losses all run long, and a decaying rate would freeze
@@ -95,8 +93,6 @@ def make_scheduler(
     scheduler = get_linear_schedule_with_warmup(
         optimizer, int(config.warmup_fraction * total_steps), total_steps
     )
-    if config.gradual_unfreezing:
-        scheduler = gradual_unfreezing_schedule(optimizer, scheduler.lr_lambdas[0], total_steps)
     names = [group.get("name") for group in optimizer.param_groups]
     if LOSS_WEIGHTS in names:
         lambdas = list(scheduler.lr_lambdas)
@@ -113,30 +109,6 @@ def _constant(step: int) -> float:
 def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
     """Rescale the gradients of everything the optimiser updates to a total norm of at most `max_norm`."""
     torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], max_norm)
-
-
-def unfreezing_start_steps(blocks: Sequence[int | None], total_steps: int) -> list[int]:
-    """The step at which each parameter group (by its `block`, see `parameter_groups`) starts
-    learning under gradual unfreezing.
-
-    The heads (and any group that is not an encoder block, `None`) learn from the start, together
-    with the top trainable layer; each lower layer joins an equal share of the steps later, the
-    embeddings last (Howard & Ruder, 2018).
-    """
-    order = sorted({block for block in blocks if block is not None}, reverse=True)  # top first
-    stage = {block: rank for rank, block in enumerate(order)}
-    return [round(stage.get(block, 0) * total_steps / max(1, len(order))) for block in blocks]
-
-
-def gradual_unfreezing_schedule(optimizer: torch.optim.Optimizer, schedule, total_steps: int):
-    """The library's warm-up/decay `schedule`, with each layer's learning rate held at zero until its turn.
-
-    Held-back layers keep `requires_grad`, so the frozen-prefix cache stays valid; with a zero
-    learning rate (and so zero weight decay) AdamW leaves them unchanged.
-    """
-    starts = unfreezing_start_steps([group["block"] for group in optimizer.param_groups], total_steps)
-    gates = [lambda step, start=start: 0.0 if step < start else schedule(step) for start in starts]
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, gates)
 
 
 class TrainingDiverged(RuntimeError):

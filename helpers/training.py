@@ -6,7 +6,7 @@ tasks' labels `IGNORE_INDEX`), 2. forward (`BatchEncoder.embed`, then every head
 `optimizer.step()`. Each extra is one named call: schedule, clipping and the divergence stop
 (`helpers.optimization`), mixed precision, punctuation dropout. `train_multitask` sets a run up and
 calls it once per epoch; evaluation, early stopping, checkpoints (`TrainingState`) and heap
-trimming happen in its `after_step`; several processes in `if ddp:` blocks and the helpers at the end.
+trimming happen in its `after_step`; several processes in `if ddp:` blocks (`helpers.distributed`).
 """
 
 from __future__ import annotations
@@ -16,32 +16,35 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
+from helpers.distributed import (
+    check_shardable,
+    distributed_step,
+    from_rank_zero,
+    mean_over_processes,
+    rank_and_size,
+    shard,
+)
 from helpers.evaluation import evaluate
-from helpers.freezing import freeze_backbone, frozen_prefix_length
+from helpers.freezing import frozen_prefix_length
 from helpers.losses import LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.memory import release_memory, trim_heap
-from helpers.model import MultiTaskModel, train_mode_above, training_settings
+from helpers.model import FrozenPrefixCache, MultiTaskModel, train_mode_above, training_settings
 from helpers.optimization import check_divergence, clip_gradients, make_optimizer, make_scheduler
-from helpers.prefix_cache import BatchEncoder, PrefixCache, build_prefix_caches, check_caches
-from helpers.task_data import TaskBatchSampler, TaskData, check_task_data, punctuation_dropout
+from helpers.punctuation import punctuation_dropout
+from helpers.task_data import TaskBatchSampler, TaskData, check_task_data
 from helpers.training_config import (
     EarlyStopping,
     EvaluationSchedule,
     TrainingConfig,
     TrainingResult,
     TrainingState,
-    checkpoint_to_resume,
-    resume_from,
-    save_checkpoint,
 )
 
 TRIM_EVERY_STEPS = 5  # how often the loop hands freed memory back to the operating system
@@ -72,12 +75,11 @@ def train_multitask(
     config: TrainingConfig | None = None,
     *,
     on_step: Callable[[int, MultiTaskModel], None] | None = None,
-    train_caches: Mapping[str, PrefixCache] | None = None,
-    validation_caches: Mapping[str, PrefixCache] | None = None,
-    stripped_caches: Mapping[str, PrefixCache] | None = None,
-    checkpoint: str | Path | None = None,
-    resume: bool | Mapping[str, Any] = False,
-    run_options: Mapping[str, Any] | None = None,
+    train_caches: Mapping[str, FrozenPrefixCache] | None = None,
+    validation_caches: Mapping[str, FrozenPrefixCache] | None = None,
+    stripped_caches: Mapping[str, FrozenPrefixCache] | None = None,
+    resume: Mapping[str, Any] | None = None,
+    on_epoch_end: Callable[[TrainingState], None] | None = None,
 ) -> TrainingResult:
     """Train `model` on several tasks at once (`train_epoch` per epoch); keep the best evaluation's weights.
 
@@ -86,12 +88,12 @@ def train_multitask(
     after the last epoch (none with `validation=None`), final weights. `on_step(step, model)` runs
     after every optimiser step; `*_caches` are prefix caches built earlier (`stripped_caches`: of
     the punctuation-stripped training sentences). Under `torchrun` each process trains its shard,
-    rank 0 evaluates. `checkpoint`: the `TrainingState` is written there after every epoch;
-    `resume=True` (or a checkpoint read with `load_checkpoint`) goes on from it, bit for bit, and
-    `run_options` are stored in it. TypeError/ValueError/CheckpointError before any work.
+    rank 0 evaluates. `on_epoch_end(state)` runs on rank 0 after every epoch (e.g. to save the
+    `TrainingState` as a checkpoint: `helpers.tool.checkpoint`); `resume`, such a state's
+    `state_dict()`, goes on from it, bit for bit. TypeError/ValueError before any work.
     """
-    config, state_read = _check_arguments(model, train, validation, config, on_step, checkpoint, resume)
-    check_caches(
+    config = _check_arguments(model, train, validation, config, on_step, resume, on_epoch_end)
+    _check_caches(
         frozen_prefix_length(model), (train_caches, train), (validation_caches, validation or {}),
         (stripped_caches, train),
     )  # fmt: skip
@@ -108,24 +110,24 @@ def train_multitask(
         config.class_weighting,
     )
     optimizer = make_optimizer(model, combiner, config)
-    train, sampler = _shard_and_sampler(train, config, rank, world_size, train_caches, stripped_caches)
+    sampler = _sampler(train, config, rank, world_size)
+    if ddp:  # each process trains on its shard of the data (and of the caches)
+        train, train_caches, stripped_caches = (
+            shard(part, rank, world_size) if part else part for part in (train, train_caches, stripped_caches)
+        )
     scheduler = make_scheduler(optimizer, len(sampler) * config.epochs, config)
     state = TrainingState(model, combiner, optimizer, scheduler, sampler, rng, EarlyStopping(config.patience))
     start = time.perf_counter()
     with training_settings(model, config.gradient_checkpointing):
         stripped_tasks = config.punctuation_tasks if config.punctuation_dropout > 0 else ()
-        batches = BatchEncoder(
-            model, train, prefix, config.use_prefix_cache, stripped_tasks, train_caches, stripped_caches
-        )
-        if rank == 0 and prefix > 0 and config.use_prefix_cache and validation_caches is None and validation:
-            validation_caches = build_prefix_caches(model, validation, prefix)
+        batches = BatchEncoder(model, train, prefix, stripped_tasks, train_caches, stripped_caches)
         step = functools.partial(training_step, model, combiner, class_weights=weights)
-        step = distributed_step(model, combiner, weights) if ddp else step
+        step = distributed_step(training_step, model, combiner, weights) if ddp else step
         schedule = EvaluationSchedule(  # keep_best=False: only after the last epoch, no selection
             len(sampler), config.evaluations_per_epoch, None if config.keep_best else config.epochs
         )
-        if state_read is not None:
-            resume_from(state, state_read, checkpoint)
+        if resume is not None:
+            _resume(state, resume)
             start -= state.seconds  # the time of the interrupted session counts too
         last_epoch = state.epoch if state.stopped_early else config.epochs  # a run that stopped is done
 
@@ -142,9 +144,9 @@ def train_multitask(
             state.epoch = epoch if at_epoch_end else state.epoch
             if stop:  # (before the checkpoint, which must remember it: a resumed run stays stopped)
                 state.stopped_early = not (epoch == config.epochs and at_epoch_end)
-            if checkpoint is not None and rank == 0 and at_epoch_end:
+            if on_epoch_end is not None and rank == 0 and at_epoch_end:
                 state.seconds = time.perf_counter() - start
-                save_checkpoint(checkpoint, state, config, run_options)
+                on_epoch_end(state)  # e.g. a checkpoint
             return stop
 
         for epoch in range(state.epoch + 1, last_epoch + 1):
@@ -190,30 +192,50 @@ def train_epoch(
     return False
 
 
-def train_heads_first(
-    model: MultiTaskModel,
-    train: Mapping[str, TaskData],
-    config: TrainingConfig,
-    caches: Mapping[str, PrefixCache] | None = None,
-) -> None:
-    """The first stage of LP-FT (notebook 03's recipe): train the heads alone on the frozen encoder
-    (`config` a fixed budget, e.g. `keep_best=False`), then give the encoder back its trainable
-    layers; fine-tune with `train_multitask` next. `caches`: the training data's prefix caches at
-    any layer, moved up to the last one here, so the encoder runs once more over the top layers only.
-    """
-    trainable = {name: parameter.requires_grad for name, parameter in model.named_parameters()}
-    freeze_backbone(model)
-    top = len(model.layers)
-    top_caches = {task: cache.advanced(model, top) for task, cache in caches.items()} if caches else None
-    train_multitask(model, train, None, config, train_caches=top_caches)
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(trainable[name])
+class BatchEncoder:
+    """Step 2's encoder half: a sampled batch `(task, rows)` to sentence embeddings (len(rows), width),
+    through the task's prefix cache when one is given, else through the encoder (its frozen layers
+    without gradients). `stripped_tasks` may lose their final punctuation (punctuation dropout); a
+    cached one needs its stripped sentences cached too (`stripped_caches`)."""
+
+    def __init__(self, model, data, prefix: int, stripped_tasks=(), caches=None, stripped_caches=None):
+        self.model, self.data, self.prefix = model, data, prefix
+        self.caches, self.stripped = dict(caches or {}), dict(stripped_caches or {})
+        self.stripped_texts = {
+            task: data[task].without_terminal_punctuation().texts for task in data if task in stripped_tasks
+        }
+        missing = [task for task in self.caches if task in self.stripped_texts and task not in self.stripped]
+        if missing:
+            raise ValueError(f"punctuation dropout on cached tasks {missing} needs stripped_caches for them")
+        for task, examples in data.items():
+            if task not in self.caches:  # (a cache counted its texts when it was built)
+                model.warn_if_cut(examples.texts)
+
+    def embed(self, task: str, rows: np.ndarray, stripped: np.ndarray | None = None) -> torch.Tensor:
+        """Embeddings (len(rows), width) with gradients through the trainable layers; where the bool
+        mask `stripped` (len(rows),) is True, of the sentence without its final punctuation."""
+        drop = np.zeros(len(rows), dtype=bool) if stripped is None else stripped
+        if task in self.caches:
+            kept = self.caches[task].encode(self.model, rows[~drop]) if (~drop).any() else None
+            dropped = self.stripped[task].encode(self.model, rows[drop]) if drop.any() else None
+            embeddings = torch.cat([part for part in (kept, dropped) if part is not None])
+            order = np.concatenate([np.flatnonzero(~drop), np.flatnonzero(drop)])
+            return embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
+        texts = [
+            self.stripped_texts[task][i] if dropped else self.data[task].texts[i]
+            for i, dropped in zip(rows, drop, strict=True)
+        ]
+        batch = self.model.tokenize(texts)
+        if self.prefix == 0:
+            return self.model.encode(batch)
+        with torch.no_grad():
+            hidden = self.model.hidden_states_at(batch, self.prefix)
+        return self.model.encode_from_layer(hidden, batch["attention_mask"], self.prefix)
 
 
 # ----- beside the loop: each extra, named --------------------------------------------------------
-def _check_arguments(model, train, validation, config, on_step, checkpoint, resume):
-    """The configuration (the default one for None) and the checkpoint's state when resuming (else
-    None); TypeError/ValueError/CheckpointError before any work."""
+def _check_arguments(model, train, validation, config, on_step, resume, on_epoch_end):
+    """The configuration (the default one for None); TypeError/ValueError before any work."""
     config = TrainingConfig() if config is None else config
     if not isinstance(model, MultiTaskModel):
         raise TypeError(f"model must be a MultiTaskModel, got {type(model).__name__}")
@@ -233,8 +255,40 @@ def _check_arguments(model, train, validation, config, on_step, checkpoint, resu
             )
     if on_step is not None and not callable(on_step):
         raise TypeError(f"on_step must be a function (step, model), got {type(on_step).__name__}")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"on_epoch_end must be a function (state), got {type(on_epoch_end).__name__}")
+    if resume is not None and not isinstance(resume, Mapping):
+        raise TypeError(f"resume must be a TrainingState.state_dict(), got {type(resume).__name__}")
+    if resume is not None and rank_and_size()[1] > 1:
+        raise ValueError("resuming is supported in a single process only")
     config.check_tasks(list(model.task_labels))
-    return config, checkpoint_to_resume(checkpoint, resume, config, rank_and_size()[1])
+    return config
+
+
+def _resume(state: TrainingState, saved: Mapping[str, Any]) -> None:
+    """Put a `state_dict()` back into `state`; ValueError when it does not fit the model and config."""
+    try:
+        state.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise ValueError(
+            f"the state to resume from does not fit this model and configuration ({error})"
+        ) from error
+
+
+def _check_caches(prefix: int, *pairs) -> None:
+    """Each pair `(caches or None, data)`: TypeError for a cache without `encode`, ValueError for one of
+    a task without data, or of another prefix or number of sentences."""
+    for caches, data in pairs:
+        for task, cache in (caches or {}).items():
+            if not hasattr(cache, "encode"):
+                raise TypeError(f"the cache for {task!r} must be a PrefixCache, got {type(cache).__name__}")
+            if task not in data:
+                raise ValueError(f"there is a cache for {task!r}, but no data for that task")
+            if cache.prefix != prefix or len(cache) != len(data[task]):
+                raise ValueError(
+                    f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, "
+                    f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
+                )
 
 
 def _mixed_precision(model: MultiTaskModel, config: TrainingConfig) -> torch.autocast:
@@ -302,21 +356,16 @@ def _result(state: TrainingState, config: TrainingConfig, seconds: float, world_
     )
 
 
-def _shard_and_sampler(
-    train, config: TrainingConfig, rank: int, world_size: int, train_caches, stripped_caches
-):
-    """This process's shard of the training data and its batch sampler (length-grouped batches).
+def _sampler(train, config: TrainingConfig, rank: int, world_size: int) -> TaskBatchSampler:
+    """This process's batch sampler over its shard of `train` (length-grouped batches).
 
     All processes draw the same task at every step (probabilities from the global sizes, the same
     number of steps); each shuffles its own shard.
     """
     global_sizes = {task: len(examples) for task, examples in train.items()}
-    if world_size > 1:
-        if train_caches is not None or stripped_caches is not None:
-            raise ValueError("prebuilt training caches cannot be sharded; let each process build its own")
-        train = shard(train, rank, world_size)
-    sampler = TaskBatchSampler(
-        {task: len(examples) for task, examples in train.items()},
+    mine = shard(train, rank, world_size)
+    return TaskBatchSampler(
+        {task: len(examples) for task, examples in mine.items()},
         config.batch_size,
         config.sampling,
         config.temperature,
@@ -324,77 +373,12 @@ def _shard_and_sampler(
         probability_sizes=global_sizes,
         steps_per_epoch=max(1, math.ceil(sum(global_sizes.values()) / (config.batch_size * world_size))),
         index_seed=None if world_size == 1 else config.seed * 1000 + rank + 1,
-        lengths={task: [len(text) for text in examples.texts] for task, examples in train.items()},
+        lengths={task: [len(text) for text in examples.texts] for task, examples in mine.items()},
         processes=world_size,
     )
-    return train, sampler
 
 
 def _progress_bar(sampler: TaskBatchSampler, epoch: int, config: TrainingConfig):
     """The epoch's batches, behind a progress bar on rank 0 when `config.progress`."""
     show = config.progress and rank_and_size()[0] == 0
     return tqdm(sampler, desc=f"epoch {epoch}", disable=not show, leave=False)
-
-
-# ----- several processes (DistributedDataParallel); in one process each is a no-op -----------------
-def rank_and_size() -> tuple[int, int]:
-    """(rank, number of processes) under `torch.distributed` (e.g. `torchrun`), else (0, 1)."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def shard(data: Mapping[str, TaskData], rank: int, world_size: int) -> dict[str, TaskData]:
-    """Every `world_size`-th example of each task, starting at `rank`: disjoint shards that cover the data."""
-    return {task: examples.subset(range(rank, len(examples), world_size)) for task, examples in data.items()}
-
-
-def check_shardable(train: Mapping[str, TaskData], world_size: int) -> None:
-    """The same ValueError on every process when the processes' data differ or a shard would be empty."""
-    sizes = {task: len(examples) for task, examples in train.items()}
-    everyone = [None] * world_size
-    torch.distributed.all_gather_object(everyone, sizes)
-    if any(other != everyone[0] for other in everyone):
-        raise ValueError(f"the processes were given different training data (sizes per process: {everyone})")
-    short = {task: size for task, size in everyone[0].items() if size < world_size}
-    if short:
-        raise ValueError(
-            f"with {world_size} processes every task needs at least {world_size} training examples (one "
-            f"per process), but {short} has fewer; add data, leave the task out or use fewer processes"
-        )
-
-
-class _TrainingStepModule(nn.Module):
-    """`training_step` as a module holding the model and the combiner, for DistributedDataParallel."""
-
-    def __init__(self, model: MultiTaskModel, combiner: LossCombiner, weights):
-        super().__init__()
-        self.model, self.combiner, self.weights = model, combiner, weights
-
-    def forward(self, embeddings: torch.Tensor, labels: Mapping[str, torch.Tensor]):
-        return training_step(self.model, self.combiner, embeddings, labels, self.weights)
-
-
-def distributed_step(model: MultiTaskModel, combiner: LossCombiner, weights) -> nn.Module:
-    """`training_step` under DistributedDataParallel: the gradients are averaged over the processes."""
-    device_ids = [model.device.index] if model.device.type == "cuda" else None
-    step = _TrainingStepModule(model, combiner, weights)
-    return nn.parallel.DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=True)
-
-
-def mean_over_processes(value: float, world_size: int, device: torch.device | None = None) -> float:
-    """The mean of `value` over all processes (every process must call it); `value` itself in one."""
-    if world_size == 1:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(tensor)
-    return float(tensor.item()) / world_size
-
-
-def from_rank_zero(value: float, world_size: int, device: torch.device | None = None) -> float:
-    """Rank 0's `value`, on every process (every process must call it); `value` itself in one."""
-    if world_size == 1:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    torch.distributed.broadcast(tensor, src=0)
-    return float(tensor.item())

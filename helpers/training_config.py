@@ -1,20 +1,18 @@
 """A training run: what defines it (`TrainingConfig`), what it decides as it goes (when to evaluate,
-`EvaluationSchedule`; when to stop, `EarlyStopping`), its resumable state (`TrainingState`, written
-to a checkpoint file) and what it leaves behind (`TrainingResult`).
+`EvaluationSchedule`; when to stop, `EarlyStopping`), its resumable state (`TrainingState`) and
+what it leaves behind (`TrainingResult`).
 
-A checkpoint holds the weights, the optimiser, the schedule, the sampler, the random number
-generators, early stopping and the history so far, so that a resumed run ends exactly where an
-uninterrupted run would have (bit for bit). It holds tensors and plain Python values only, and is
-read with `torch.load(weights_only=True)`: loading it cannot run code.
+`TrainingState` holds the weights, the optimiser, the schedule, the sampler, the random number
+generators, early stopping and the history so far, so that a run resumed from its `state_dict()`
+ends exactly where an uninterrupted run would have (bit for bit); `helpers.tool.checkpoint` writes
+it to a file after every epoch.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from helpers.checks import atomic_write, check_bool, check_int, check_number, existing_ancestor
+from helpers.checks import check_bool, check_int, check_number
 from helpers.evaluation import CLASSIFICATION_METRICS
 from helpers.losses import CLASS_WEIGHTINGS, LOSS_WEIGHTINGS, LossCombiner
 from helpers.task_data import SAMPLING_STRATEGIES, TaskBatchSampler
@@ -37,7 +35,6 @@ class TrainingConfig:
     encoder_lr: float = 5e-5
     head_lr: float = 1e-3
     layer_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
-    gradual_unfreezing: bool = False  # trainable layers join one by one, top first (ULMFiT)
     weight_decay: float = 0.01
     warmup_fraction: float = 0.1
     max_grad_norm: float = 1.0
@@ -52,7 +49,6 @@ class TrainingConfig:
     patience: int = 2  # early stopping: evaluations without a better validation score before stopping
     evaluations_per_epoch: int = 1  # > 1: also evaluate (and keep the best model) within each epoch
     keep_best: bool = True  # False: a fixed budget, evaluated once after the last epoch; final weights
-    use_prefix_cache: bool = True
     eval_batch_size: int = 32  # larger batches are no faster on a CPU and their activations cost memory
     gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower
     seed: int = 0
@@ -88,8 +84,7 @@ class TrainingConfig:
         check_number("TrainingConfig.max_grad_norm", self.max_grad_norm, 0.0, low_open=True)
         check_number("TrainingConfig.temperature", self.temperature, 0.0, low_open=True)
         check_number("TrainingConfig.punctuation_dropout", self.punctuation_dropout, 0.0, 1.0)
-        flags = ("gradual_unfreezing", "keep_best", "use_prefix_cache", "gradient_checkpointing", "progress")
-        for name in flags:
+        for name in ("keep_best", "gradient_checkpointing", "progress"):
             check_bool(f"TrainingConfig.{name}", getattr(self, name))
         if not self.keep_best and self.evaluations_per_epoch != 1:
             raise ValueError(
@@ -297,100 +292,3 @@ class TrainingState:
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"]:  # dropout on a GPU draws from the GPU's own generator
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-
-
-RANDOM_STATES = ("rng", "torch_rng", "cuda_rng")  # the generators a run draws from, in its checkpoint
-CHECKPOINT_KEYS = (*TrainingState.PARTS, *TrainingState.PROGRESS, *RANDOM_STATES, "config", "run_options")
-
-
-class CheckpointError(ValueError):
-    """A training checkpoint that cannot be read, or that was written for another run."""
-
-
-START_OVER = "to start over, delete it (the command line's --restart does) and run without --resume"
-
-
-def save_checkpoint(
-    path: str | Path, state: TrainingState, config: TrainingConfig, run_options: Mapping | None = None
-) -> None:
-    """Write `state`, `config` and `run_options` (plain values, e.g. the CLI's options) to a
-    checkpoint, atomically: a crash leaves the previous checkpoint in place."""
-    checkpoint = {"config": asdict(config), "run_options": dict(run_options or {}), **state.state_dict()}
-    with atomic_write(path) as handle:
-        torch.save(checkpoint, handle)
-
-
-def load_checkpoint(path: str | Path, config: TrainingConfig | None = None) -> dict:
-    """Read a checkpoint written by `train_multitask`; nothing in it can run code.
-
-    FileNotFoundError when `path` is missing; CheckpointError (saying how to start over) when it is
-    damaged, foreign or incomplete, or `config` differs from the run that wrote it (but `progress`).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist: run without --resume (resume=False)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # random bytes, an empty or truncated file, a pickle with code in it
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable ({type(error).__name__}); {START_OVER}"
-        ) from None
-    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, dict) or key not in state]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable (it lacks {', '.join(missing)}); {START_OVER}"
-        )
-    if config is not None:
-        check_checkpoint_config(state, config, path)
-    return state
-
-
-def check_checkpoint_config(state: Mapping[str, Any], config: TrainingConfig, path) -> None:
-    """CheckpointError naming the fields (all but `progress`) in which `config` differs from the
-    configuration of the run that wrote the checkpoint `state`."""
-    stored = {**state["config"], "progress": config.progress}
-    differing = sorted(name for name, value in asdict(config).items() if stored.get(name) != value)
-    if differing:
-        raise CheckpointError(
-            f"checkpoint {path} was written with a different training configuration "
-            f"({', '.join(differing)}): use the same options as the interrupted run; {START_OVER}"
-        )
-
-
-def checkpoint_to_resume(
-    checkpoint, resume: bool | Mapping[str, Any], config: TrainingConfig, world_size: int
-):
-    """The checkpoint's state to resume from (`resume` itself when it is one already read), or None
-    for a new run; TypeError/ValueError/CheckpointError for a checkpoint path that cannot be written
-    or a resume that cannot be done, before any work."""
-    if checkpoint is not None:
-        if not isinstance(checkpoint, str | os.PathLike):
-            raise TypeError(f"checkpoint must be a file path (str or Path), got {type(checkpoint).__name__}")
-        path = Path(checkpoint)
-        if path.is_dir():
-            raise ValueError(
-                f"checkpoint={str(checkpoint)!r} is a folder; name a file in it, e.g. {path / 'run.pt'}"
-            )
-        if not existing_ancestor(path).is_dir():
-            raise ValueError(
-                f"checkpoint={str(checkpoint)!r}: {existing_ancestor(path)} is a file, not a folder"
-            )
-    if isinstance(resume, Mapping):
-        return resume
-    if not check_bool("resume", resume) and checkpoint is not None and Path(checkpoint).exists():
-        raise ValueError(f"checkpoint {checkpoint} exists (an earlier run's): resume=True or delete it")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs the checkpoint to resume from (checkpoint=...)")
-    if resume and world_size > 1:
-        raise ValueError("resuming is supported in a single process only")
-    return load_checkpoint(checkpoint, config) if resume else None
-
-
-def resume_from(state: TrainingState, checkpoint: Mapping[str, Any], path) -> None:
-    """Put a checkpoint read by `load_checkpoint` back into `state`; CheckpointError when it does not fit."""
-    try:
-        state.load_state_dict(checkpoint)
-    except (RuntimeError, ValueError, KeyError) as error:
-        raise CheckpointError(
-            f"checkpoint {path} does not fit this model and configuration ({error}): {START_OVER}"
-        ) from error

@@ -31,10 +31,10 @@ from helpers.analysis.notebook import setup_notebook  # noqa: E402
 from helpers.analysis.timing import interleaved_items_per_second, items_per_second  # noqa: E402
 from helpers.analysis.vader import vader_sentiment  # noqa: E402
 from helpers.data import TASK_LABELS, load_sentence_types, load_sentiment  # noqa: E402
+from helpers.data.tasks import limit_per_task, load_task_data  # noqa: E402
 from helpers.encoder import embed, load_encoder  # noqa: E402
 from helpers.model import SERIES_MAX_LENGTH, MultiTaskModel  # noqa: E402
-from helpers.prefix_cache import build_prefix_caches  # noqa: E402
-from helpers.task_data import limit_per_task, load_task_data  # noqa: E402
+from helpers.tool.prefix_cache import build_prefix_caches  # noqa: E402
 from helpers.training import train_multitask  # noqa: E402
 from helpers.training_config import TrainingConfig  # noqa: E402
 

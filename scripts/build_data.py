@@ -62,10 +62,10 @@ from helpers.data import (  # noqa: E402
     SENTIMENT_FILE,
     SENTIMENT_LABELS,
     SPLITS,
-    has_terminal_punctuation,
     label_from_mean,
     rater_problems,
 )
+from helpers.punctuation import has_terminal_punctuation  # noqa: E402
 
 SEED = 13
 DEFAULT_CACHE_DIR = Path("~/.cache/mtl-tutorial/archives").expanduser()
@@ -1099,7 +1099,7 @@ the same way. $rating_count ratings in all.
 $rater_table
 
 The ratings show how much people disagreed about a sentence: resampling its raters
-(`helpers.label_noise`) shows how stable its label is -- an estimate of how well the labels agree
+(`helpers.analysis.label_noise`) shows how stable its label is -- an estimate of how well the labels agree
 with themselves, not a hard upper bound on what a model can score.
 
 ## Task A: sentence types (`sentence_types.csv`)
@@ -1202,7 +1202,7 @@ $challenge_table
   topics and style differ both between the two tasks and from today's chat.
 * **The punctuation shortcut.** Questions and exclamations in `sentence_types.csv` are *defined*
   by their final `?` / `!`, so a model can score well by reading only the last character. Use
-  `helpers.data.strip_terminal_punctuation` and the challenge set to measure how much it relies on
+  `helpers.punctuation.strip_terminal_punctuation` and the challenge set to measure how much it relies on
   that. Conversely, reported questions (`"Why?" he asked.`) are labelled statements.
 * **Silver labels.** Sentence types come from a rule, not from annotators; see the audit for
   per-class precision. Commands are found only when the verb is first (after a few skipped

@@ -53,10 +53,10 @@ from helpers.analysis.forgetting import continue_training, old_head_logits  # no
 from helpers.analysis.lp_ft import linear_probe_stage, probe_predictions  # noqa: E402
 from helpers.analysis.probes import fit_tuned_probe  # noqa: E402
 from helpers.data import TASK_LABELS  # noqa: E402
+from helpers.data.tasks import limit_per_task, load_task_data  # noqa: E402
 from helpers.evaluation import classification_scores, predict_labels, sentence_embeddings  # noqa: E402
 from helpers.model import MultiTaskModel  # noqa: E402
-from helpers.prefix_cache import build_prefix_caches  # noqa: E402
-from helpers.task_data import limit_per_task, load_task_data  # noqa: E402
+from helpers.tool.prefix_cache import build_prefix_caches  # noqa: E402
 from helpers.training import train_multitask  # noqa: E402
 
 

@@ -98,9 +98,9 @@ def probe_scores(seed: int = 0) -> dict:
     from helpers.analysis.probes import fit_linear_probe
     from helpers.analysis.reports import macro_f1_by_source
     from helpers.data import TASK_LABELS, load_sentiment
+    from helpers.data.tasks import load_task_data
     from helpers.evaluation import classification_scores, sentence_embeddings
     from helpers.model import MultiTaskModel
-    from helpers.task_data import load_task_data
 
     torch.manual_seed(seed)
     pretrained = MultiTaskModel(TASK_LABELS, device="cpu")
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["targets"] = targets(results)
     from helpers.analysis.full_run import prediction_record
-    from helpers.checks import strict_json
+    from helpers.tool.files import strict_json
 
     predictions = prediction_record(model, results)
     (args.results / "full_run_predictions.json").write_text(strict_json(predictions) + "\n")

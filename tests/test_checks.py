@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from helpers import freezing
-from helpers.checks import atomic_write, check_int, check_number, check_texts, existing_ancestor, sha256_file
+from helpers.checks import check_int, check_number, check_texts, sha256_file
 from helpers.task_data import TaskData
+from helpers.tool.files import atomic_write, existing_ancestor
 
 
 def test_whole_and_finite_numbers_name_the_argument_and_the_range():
@@ -78,7 +79,7 @@ def test_a_dataframe_error_suggests_its_column():
 def test_strict_json_writes_no_nan_or_infinity_and_plain_numbers():
     import json
 
-    from helpers.checks import strict_json
+    from helpers.tool.files import strict_json
 
     text = strict_json({"loss": float("nan"), "best": -np.inf, "n": np.int64(3), "f": [np.float32(0.5), 1.0]})
     assert json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in strict JSON")) == {

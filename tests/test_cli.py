@@ -11,21 +11,20 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.data.tasks import limit_per_task
 from helpers.losses import LossCombiner
 from helpers.model import MultiTaskModel
-from helpers.prefix_cache import build_prefix_caches
-from helpers.task_data import TaskData, limit_per_task
+from helpers.task_data import TaskData
 from helpers.tool import cli as train_module
+from helpers.tool.checkpoint import CHECKPOINT_KEYS
 from helpers.tool.cli import build_parser, checkpoint_path, main, run_options, training_config
+from helpers.tool.prefix_cache import build_prefix_caches
 from helpers.tool.saving import (
     check_save_target,
     load_model,
     save_model,
 )
-from helpers.training_config import (
-    CHECKPOINT_KEYS,
-    TrainingConfig,
-)
+from helpers.training_config import TrainingConfig
 
 
 @pytest.fixture
@@ -283,11 +282,11 @@ def test_linear_probe_stage_trains_the_heads_alone_then_restores_the_trainable_l
     import numpy as np
     import torch
 
+    from helpers.analysis.lp_ft import train_heads_first
     from helpers.data import TASK_LABELS
+    from helpers.data.tasks import limit_per_task, load_task_data
     from helpers.freezing import frozen_prefix_length, unfreeze_top_k
-    from helpers.task_data import limit_per_task, load_task_data
     from helpers.tool.cli import build_parser, heads_config
-    from helpers.training import train_heads_first
 
     torch.manual_seed(0)
     model = MultiTaskModel(TASK_LABELS, device="cpu")
@@ -309,8 +308,8 @@ def test_linear_probe_stage_trains_the_heads_alone_then_restores_the_trainable_l
 
 
 def test_selection_split_strips_the_same_share_of_sentence_types_as_training():
-    from helpers.data import has_terminal_punctuation
-    from helpers.task_data import load_task_data
+    from helpers.data.tasks import load_task_data
+    from helpers.punctuation import has_terminal_punctuation
     from helpers.tool.cli import selection_split
 
     validation = limit_per_task(load_task_data("validation"), 200, seed=0)
@@ -517,8 +516,8 @@ def test_probe_heads_start_fine_tuning_from_the_tuned_probe(tmp_path, capsys):
     from helpers.analysis.lp_ft import probe_predictions
     from helpers.analysis.probes import fit_tuned_probe
     from helpers.data import TASK_LABELS
+    from helpers.data.tasks import limit_per_task, load_task_data
     from helpers.evaluation import predict_labels, sentence_embeddings
-    from helpers.task_data import limit_per_task, load_task_data
 
     out = tmp_path / "model"
     arguments = ["--out", str(out), "--probe-heads", "--unfreeze-top-k", "1", "--epochs", "1"]

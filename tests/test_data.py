@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from helpers import data as hd
+from helpers.punctuation import has_terminal_punctuation, strip_terminal_punctuation
 from tests.build_script import load_build_script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +132,7 @@ def test_challenge_set(challenge):
     counts = challenge["label"].value_counts()
     assert set(counts.index) == set(hd.SENTENCE_TYPE_LABELS) and counts.min() >= 25
     assert (challenge["source"] == "authored by this project").all()
-    assert (challenge["text"].map(hd.has_terminal_punctuation) == challenge["has_terminal_punctuation"]).all()
+    assert (challenge["text"].map(has_terminal_punctuation) == challenge["has_terminal_punctuation"]).all()
     assert (~challenge["has_terminal_punctuation"]).mean() >= 0.25
     questions = challenge[challenge["label"] == "question"]["text"]
     commands = challenge[challenge["label"] == "command"]["text"]
@@ -290,11 +291,11 @@ def test_detokenize(words, text):
 
 
 def test_strip_terminal_punctuation():
-    assert hd.strip_terminal_punctuation('He asked, "Why?"') == 'He asked, "Why'
-    assert hd.strip_terminal_punctuation("Stop it!! ") == "Stop it"
-    assert hd.strip_terminal_punctuation("no punctuation") == "no punctuation"
-    assert hd.strip_terminal_punctuation("Wait...") == "Wait"
-    assert hd.has_terminal_punctuation('"Get in."') and not hd.has_terminal_punctuation("get in")
+    assert strip_terminal_punctuation('He asked, "Why?"') == 'He asked, "Why'
+    assert strip_terminal_punctuation("Stop it!! ") == "Stop it"
+    assert strip_terminal_punctuation("no punctuation") == "no punctuation"
+    assert strip_terminal_punctuation("Wait...") == "Wait"
+    assert has_terminal_punctuation('"Get in."') and not has_terminal_punctuation("get in")
 
 
 # ---------------------------------------------------------------- audit

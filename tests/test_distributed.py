@@ -14,10 +14,11 @@ import torch
 import torch.multiprocessing as mp
 
 from helpers import freezing
+from helpers.distributed import shard
 from helpers.model import MultiTaskModel
 from helpers.task_data import TaskData
 from helpers.tool.saving import load_model
-from helpers.training import shard, train_multitask
+from helpers.training import train_multitask
 from helpers.training_config import TrainingConfig
 from tests.conftest import TINY_MOOD_LABELS, TINY_MOODS, TINY_TYPE_LABELS, TINY_TYPES, TWO_TASKS
 

@@ -8,6 +8,7 @@ import torch
 
 from helpers import encoder as enc
 from helpers import encoder as encoder_module
+from helpers.analysis.tokens import count_token_positions
 from helpers.encoder import embed, resolve_device
 
 SENTENCES = [
@@ -71,20 +72,20 @@ def test_order_is_kept_with_and_without_length_sorting(encoder):
 
 def test_token_counts_match_the_batches_embed_runs(encoder):
     real_lengths = [int(m.sum()) for m in enc.tokenize(encoder, SENTENCES)["attention_mask"]]
-    one_at_a_time = enc.count_token_positions(encoder, SENTENCES, batch_size=1)
+    one_at_a_time = count_token_positions(encoder, SENTENCES, batch_size=1)
     assert one_at_a_time == (sum(real_lengths), sum(real_lengths))
     assert one_at_a_time.padding_share == 0
     # Input order, batches of 2: each pair is padded to its longer sentence.
     pairs = [max(real_lengths[i : i + 2]) * 2 for i in range(0, len(SENTENCES), 2)]
-    unsorted = enc.count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=False)
+    unsorted = count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=False)
     assert unsorted == (sum(real_lengths), sum(pairs))
-    sorted_run = enc.count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=True)
+    sorted_run = count_token_positions(encoder, SENTENCES, batch_size=2, sort_by_length=True)
     assert sorted_run.real == unsorted.real and sorted_run.computed < unsorted.computed
     assert 0 < sorted_run.padding_share < unsorted.padding_share
 
 
 def test_token_counts_respect_truncation(encoder):
-    counts = enc.count_token_positions(encoder, ["word " * 300, "short"], batch_size=2, max_length=16)
+    counts = count_token_positions(encoder, ["word " * 300, "short"], batch_size=2, max_length=16)
     assert counts.computed == 2 * 16
 
 

@@ -17,10 +17,10 @@ from helpers.evaluation import (
     predict_probabilities,
     sentence_embeddings,
 )
-from helpers.prefix_cache import build_prefix_caches
 from helpers.task_data import (
     TaskData,
 )
+from helpers.tool.prefix_cache import build_prefix_caches
 from tests.conftest import (
     FOUR_TEXTS,
     SIX_TEXTS,

@@ -43,8 +43,8 @@ def test_every_committed_file_is_a_run_of_the_command_with_its_configuration():
 
 
 def test_committed_test_scores_are_those_of_the_stored_predictions():
+    from helpers.data.tasks import limit_per_task, load_task_data
     from helpers.evaluation import classification_scores
-    from helpers.task_data import limit_per_task, load_task_data
 
     test = limit_per_task(load_task_data("test"), experiments.TEST_PER_TASK, seed=experiments.SUBSET_SEED)
     assert all(np.array_equal(test[t].labels, experiments.test_subset()[t].labels) for t in test)

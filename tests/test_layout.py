@@ -14,9 +14,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "helpers"
-SUBPACKAGES = ("helpers.tool", "helpers.analysis")
+SUBPACKAGES = ("helpers.data", "helpers.tool", "helpers.analysis")
 MAX_LINES = 400  # per module
 MAX_CORE_MODULES = 13
+# The teaching core in lines (its modules, not helpers/__init__). Issue #24 aimed at about 2,300;
+# the layout refactor ended at 2,477 (distributed, memory and checks stay in the core because the
+# loop calls them). A ratchet set after the fact, so the core does not grow back; not a target met.
+MAX_CORE_LINES = 2_500
 
 
 @cache
@@ -119,6 +123,7 @@ def test_modules_are_small_and_the_core_has_at_most_13():
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
     core = [name for name in sizes if is_core(name)]
     assert len(core) <= MAX_CORE_MODULES, core
+    assert sum(sizes[name] for name in core) <= MAX_CORE_LINES
 
 
 # ----- following `model` from `train_multitask` ---------------------------------------------------

@@ -1,11 +1,11 @@
-"""helpers.optimization: parameter groups with layer-wise rates, the schedule, gradual unfreezing."""
+"""helpers.optimization: parameter groups with layer-wise rates, the schedule, divergence."""
 
 import pytest
 import torch
 
 from helpers import freezing
 from helpers import optimization as optimization_module
-from helpers.optimization import parameter_groups, unfreezing_start_steps
+from helpers.optimization import parameter_groups
 from helpers.training import train_multitask
 from tests.conftest import (
     quick_config,
@@ -30,11 +30,6 @@ def test_layer_wise_learning_rates_decay_downwards(make_model):
     assert grouped == freezing.count_parameters(model)
 
 
-def test_gradual_unfreezing_starts_from_the_top():
-    blocks = [0, 4, 4, 5, 6, None]  # embeddings, layer 3 (decayed and not), layers 4 and 5, a head
-    assert unfreezing_start_steps(blocks, total_steps=100) == [75, 50, 50, 25, 0, 0]
-
-
 def test_the_uncertainty_weights_get_no_weight_decay(make_model, monkeypatch):
     created = []
     real_adamw = torch.optim.AdamW
@@ -53,8 +48,7 @@ def test_the_uncertainty_weights_get_no_weight_decay(make_model, monkeypatch):
     assert groups["head: sentiment"]["weight_decay"] == 0.01
 
 
-@pytest.mark.parametrize("gradual", [False, True])
-def test_the_uncertainty_weights_keep_a_constant_rate_while_the_rest_decays(gradual):
+def test_the_uncertainty_weights_keep_a_constant_rate_while_the_rest_decays():
     weights, layer, head = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
     optimizer = torch.optim.AdamW(
         [
@@ -63,7 +57,7 @@ def test_the_uncertainty_weights_keep_a_constant_rate_while_the_rest_decays(grad
             {"params": [weights], "lr": 0.1, "name": optimization_module.LOSS_WEIGHTS, "block": None},
         ]
     )
-    config = quick_config(loss_weighting="uncertainty", warmup_fraction=0.1, gradual_unfreezing=gradual)
+    config = quick_config(loss_weighting="uncertainty", warmup_fraction=0.1)
     scheduler = optimization_module.make_scheduler(optimizer, 20, config)
     rates = []
     for _ in range(20):

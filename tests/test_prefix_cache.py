@@ -1,12 +1,12 @@
-"""helpers.prefix_cache: the frozen layers computed once; caches that must fit their data."""
+"""helpers.tool.prefix_cache: the frozen layers computed once; caches that must fit their data."""
 
 import numpy as np
 import pytest
 import torch
 
 from helpers import freezing
-from helpers.prefix_cache import PrefixCache, build_prefix_caches
 from helpers.task_data import TaskData
+from helpers.tool.prefix_cache import PrefixCache, build_prefix_caches
 from helpers.training import train_multitask
 from helpers.training_config import TrainingConfig
 from tests.conftest import SIX_TEXTS, tiny_split

@@ -46,6 +46,7 @@ def test_save_refuses_places_that_contain_the_working_directory_or_the_repositor
     work.mkdir()
     (work / "notes.txt").write_text("keep me")
     monkeypatch.chdir(work)
+    assert (PROJECT_ROOT / "helpers" / "tool" / "saving.py").is_file()  # the repository, not helpers/
     paths = {
         "cwd": work,
         "cwd parent": tmp_path,

@@ -6,14 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.data.tasks import limit_per_task, task_data
 from helpers.losses import IGNORE_INDEX
-from helpers.task_data import (
-    TaskBatchSampler,
-    TaskData,
-    limit_per_task,
-    task_data,
-    task_probabilities,
-)
+from helpers.task_data import TaskBatchSampler, TaskData, task_probabilities
 from tests.conftest import tiny_examples
 
 

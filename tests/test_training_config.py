@@ -1,36 +1,17 @@
 """helpers.training_config: TrainingConfig's checks, early stopping, checkpoints."""
 
 import math
-import os
 
-import numpy as np
 import pytest
 import torch
 
-from helpers import freezing
-from helpers import optimization as optimization_module
 from helpers import training as training_module
 from helpers.training import train_multitask
-from helpers.training_config import (
-    CheckpointError,
-    EarlyStopping,
-    TrainingConfig,
-    load_checkpoint,
-)
+from helpers.training_config import EarlyStopping, TrainingConfig
 from tests.conftest import (
     quick_config,
     tiny_examples,
 )
-
-
-class _Planted:
-    """An object whose unpickling would create a file: what a tampered checkpoint could do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (str(self.marker), "w"))
 
 
 def _no_embedding(*args, **kwargs):
@@ -82,61 +63,6 @@ def test_patience_one_keeps_going_while_the_score_improves():
     assert stopper.update(0.3, 4, module)
     with pytest.raises(ValueError, match="patience must be at least 1"):
         EarlyStopping(0)
-
-
-@pytest.mark.parametrize("content", [os.urandom(2048), b""], ids=["random bytes", "empty"])
-def test_a_damaged_checkpoint_is_reported_before_any_work(make_model, tmp_path, monkeypatch, content):
-    checkpoint = tmp_path / "run.pt"
-    checkpoint.write_bytes(content)
-    with pytest.raises(CheckpointError, match="is unreadable .*; to start over, delete it"):
-        load_checkpoint(checkpoint)
-
-    def no_work(*args, **kwargs):
-        raise AssertionError("the checkpoint must be checked before any expensive work")
-
-    monkeypatch.setattr(training_module, "BatchEncoder", no_work)
-    monkeypatch.setattr(optimization_module, "parameter_groups", no_work)
-    with pytest.raises(CheckpointError, match="unreadable"):
-        train_multitask(
-            make_model(), tiny_examples(), tiny_examples(), quick_config(), checkpoint=checkpoint, resume=True
-        )
-
-
-def test_a_checkpoint_with_code_in_it_is_refused_without_running_it(tmp_path):
-    marker = tmp_path / "pwned"
-    checkpoint = tmp_path / "run.pt"
-    torch.save({"epoch": 1, "payload": _Planted(marker)}, checkpoint)
-    with pytest.raises(CheckpointError, match="unreadable"):
-        load_checkpoint(checkpoint)
-    assert not marker.exists()
-
-
-def test_missing_or_absent_checkpoints_are_clear_errors(make_model, tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_checkpoint(tmp_path / "none.pt")
-    with pytest.raises(ValueError, match="needs the checkpoint"):
-        train_multitask(make_model(), tiny_examples(), tiny_examples(), quick_config(), resume=True)
-
-
-def test_a_checkpoint_holds_only_tensors_and_plain_values(make_model, tmp_path):
-    checkpoint = tmp_path / "run.pt"
-    model = make_model()
-    freezing.unfreeze_top_k(model, 1)
-    config = quick_config(loss_weighting="uncertainty")
-    train_multitask(model, tiny_examples(), tiny_examples(), config, checkpoint=checkpoint)
-    state = torch.load(checkpoint, weights_only=True)  # raises if anything else is in it
-    assert state["epoch"] == 1 and load_checkpoint(checkpoint, config)["step"] == state["step"]
-    with pytest.raises(CheckpointError, match="different training configuration"):
-        load_checkpoint(checkpoint, quick_config(epochs=2))
-
-
-def test_numpy_numbers_in_the_config_still_give_a_readable_checkpoint(make_model, tmp_path):
-    config = quick_config(epochs=np.int64(1), head_lr=np.float32(1e-2), seed=np.int64(0))
-    assert type(config.epochs) is int and type(config.head_lr) is float
-    model = make_model()
-    freezing.freeze_backbone(model)
-    train_multitask(model, tiny_examples(), tiny_examples(), config, checkpoint=tmp_path / "run.pt")
-    assert load_checkpoint(tmp_path / "run.pt", config)["epoch"] == 1
 
 
 def test_loss_weights_are_refused_unless_the_weighting_is_fixed():

@@ -22,7 +22,7 @@ import pandas as pd
 
 from helpers.analysis.forgetting import LWF_TEMPERATURE, LWF_WEIGHT, PROTECTIONS
 from helpers.data import TASK_LABELS
-from helpers.task_data import limit_per_task, load_task_data
+from helpers.data.tasks import limit_per_task, load_task_data
 from helpers.training_config import TrainingConfig
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "experiments"

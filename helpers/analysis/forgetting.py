@@ -31,9 +31,9 @@ from helpers.freezing import frozen_prefix_length
 from helpers.losses import LossCombiner, batch_labels, class_weights
 from helpers.model import MultiTaskModel, eval_mode, train_mode_above
 from helpers.optimization import clip_gradients, make_optimizer, make_scheduler
-from helpers.prefix_cache import BatchEncoder, PrefixCache
 from helpers.task_data import TaskBatchSampler, TaskData
-from helpers.training import training_step
+from helpers.tool.prefix_cache import PrefixCache
+from helpers.training import BatchEncoder, training_step
 from helpers.training_config import TrainingConfig
 
 PROTECTIONS = ("none", "rehearsal", "lwf")

@@ -1,7 +1,7 @@
 """The frozen part of the encoder computed once, for every top-k a notebook trains: one object.
 
 Top-k training with the embeddings and the lowest L - k layers frozen reads its inputs from a
-prefix cache after layer L - k (`helpers.prefix_cache`). A notebook that compares several k needs
+prefix cache after layer L - k (`helpers.tool.prefix_cache`). A notebook that compares several k needs
 one cache per k and per split; `FrozenCaches` builds them from the lowest layer up (each step runs
 only the layers in between), times each step, and hands out the one a given k needs.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.model import MultiTaskModel
-from helpers.prefix_cache import PrefixCache, build_prefix_caches
 from helpers.task_data import TaskData
+from helpers.tool.prefix_cache import PrefixCache, build_prefix_caches
 
 
 class FrozenCaches:

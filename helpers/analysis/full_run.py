@@ -19,9 +19,10 @@ import pandas as pd
 
 from helpers.analysis.reports import sentence_type_views
 from helpers.data import TASK_LABELS, load_sentiment
+from helpers.data.tasks import load_task_data
 from helpers.evaluation import predict_probabilities
 from helpers.model import MultiTaskModel
-from helpers.task_data import TaskData, load_task_data
+from helpers.task_data import TaskData
 
 PREDICTIONS = Path(__file__).resolve().parents[2] / "benchmarks" / "full_run_predictions.json"
 SCHEMA = 1

@@ -25,9 +25,10 @@ from helpers.data import (
     load_sentence_types,
     load_sentiment,
 )
+from helpers.data.tasks import load_task_data, task_data
 from helpers.evaluation import Caches, classification_scores, predict_labels
 from helpers.model import MultiTaskModel
-from helpers.task_data import TaskData, load_task_data, task_data
+from helpers.task_data import TaskData
 
 STRIPPED = "test, punctuation stripped"
 SENTENCE_TYPE_VIEWS = ("test", STRIPPED, "challenge set")  # the three ways sentence type is scored

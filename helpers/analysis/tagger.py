@@ -18,8 +18,9 @@ import pandas as pd
 
 from helpers.analysis.vader import TIE_TOLERANCE, _label_codes
 from helpers.checks import check_int, check_number, check_texts
-from helpers.data import SENTENCE_TYPE_LABELS, final_mark, strip_terminal_punctuation
+from helpers.data import SENTENCE_TYPE_LABELS
 from helpers.evaluation import confusion_counts, macro_f1_over_all_classes
+from helpers.punctuation import final_mark, strip_terminal_punctuation
 
 # A word: letters with inner apostrophes ("let's", "don't"). Brown writes opening single quotes as
 # "'", so a leading or trailing apostrophe ("'Do", "runnin'") is not part of the word.
@@ -205,7 +206,7 @@ def tune_rule_based_tagger(
     `groups` keeps sentences of one source document (the Brown ``file_id``, as the splits do) in
     one fold. Each (min_count, min_share) pair of the grid is scored on every held-out fold by
     macro-F1 over SENTENCE_TYPE_LABELS, once on the sentences as written and once with their final
-    punctuation stripped (`helpers.data.strip_terminal_punctuation`); the score is the mean of the
+    punctuation stripped (`helpers.punctuation.strip_terminal_punctuation`); the score is the mean of the
     two fold-averaged macro-F1s. The best score wins; ties (within `TIE_TOLERANCE`) go to the
     larger min_count, then the larger min_share (shorter lists).
 

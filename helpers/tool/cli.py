@@ -34,17 +34,20 @@ from pathlib import Path
 
 import transformers
 
-from helpers.analysis.lp_ft import probe_heads
-from helpers.checks import check_int, check_number, strict_json
+from helpers.analysis.lp_ft import probe_heads, train_heads_first
+from helpers.checks import check_int, check_number
 from helpers.data import TASK_LABELS
+from helpers.data.tasks import limit_per_task, load_task_data
 from helpers.encoder import resolve_device
 from helpers.evaluation import evaluate
 from helpers.freezing import freeze_backbone, frozen_prefix_length, unfreeze_top_k
 from helpers.losses import CLASS_WEIGHTINGS
 from helpers.model import HEAD_KINDS, SERIES_MAX_LENGTH, MultiTaskModel
 from helpers.optimization import TrainingDiverged
-from helpers.prefix_cache import build_prefix_caches
-from helpers.task_data import SAMPLING_STRATEGIES, limit_per_task, load_task_data
+from helpers.task_data import SAMPLING_STRATEGIES
+from helpers.tool.checkpoint import check_checkpoint, checkpoint_path, run_options, train_with_checkpoints
+from helpers.tool.files import strict_json
+from helpers.tool.prefix_cache import build_prefix_caches
 from helpers.tool.processes import (
     OutputLockError,
     exclusive_output,
@@ -52,9 +55,7 @@ from helpers.tool.processes import (
     seed_everything,
     world_size,
 )
-from helpers.tool.resume import check_checkpoint, checkpoint_path, run_options
 from helpers.tool.saving import SaveTargetError, check_save_target, is_saved_model, save_model
-from helpers.training import train_heads_first, train_multitask
 from helpers.training_config import TrainingConfig
 
 
@@ -210,10 +211,10 @@ def selection_split(validation: dict, rate: float, seed: int) -> dict:
 
 
 def shared_caches(model: MultiTaskModel, train: dict, validation: dict, config: TrainingConfig) -> dict:
-    """The frozen prefix's caches, built once for both LP-FT stages (one process only; under DDP each
-    process builds its own shard's). {} when nothing is frozen or under DDP."""
+    """The frozen prefix's caches, built once for both LP-FT stages; {} when nothing is frozen. Under
+    DDP every process builds them for all the data, and the loop trains each on its shard."""
     prefix = frozen_prefix_length(model)
-    if prefix == 0 or world_size() > 1:
+    if prefix == 0:
         return {}
     caches = {
         "train_caches": build_prefix_caches(model, train, prefix),
@@ -323,7 +324,7 @@ def train_and_save(
         caches = shared_caches(model, train, validation, config)
         train_heads_first(model, train, heads_config(args), caches.get("train_caches"))
     resume, options = state or False, run_options(args)  # a resumed run goes on from its checkpoint
-    result = train_multitask(
+    result = train_with_checkpoints(
         model, train, validation, config, checkpoint=checkpoint, resume=resume, run_options=options, **caches
     )
     if rank != 0:  # only the first process evaluates and saves

@@ -27,8 +27,9 @@ import torch
 import transformers
 from sentence_transformers import SentenceTransformer
 
-from helpers.checks import atomic_write, check_texts, existing_ancestor
+from helpers.checks import check_texts
 from helpers.encoder import POOLING_STRATEGIES, embed_poolings
+from helpers.tool.files import atomic_write, existing_ancestor
 
 # Bump whenever helpers.encoder changes how embeddings are computed (tokenising, pooling, batching).
 EMBEDDING_CODE_VERSION = "2"

@@ -23,9 +23,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
-from helpers.checks import existing_ancestor, strict_json
 from helpers.encoder import resolve_device
 from helpers.model import MultiTaskModel
+from helpers.tool.files import existing_ancestor, strict_json
 
 CONFIG_FILE = "multitask_config.json"
 HEADS_FILE = "heads.safetensors"
@@ -33,7 +33,7 @@ ENCODER_DIR = "encoder"
 FORMAT_NAME = "mtl-tutorial/multitask-model"
 FORMAT_VERSION = 1
 MODEL_ENTRIES = (CONFIG_FILE, HEADS_FILE, ENCODER_DIR)  # what `save` writes at the top of a model folder
-PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the repository (or site-packages when installed)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository (or site-packages when installed)
 
 
 class NotASavedModelError(FileNotFoundError):

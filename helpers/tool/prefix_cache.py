@@ -3,8 +3,9 @@
 When the lowest layers of the encoder are frozen (see `helpers.freezing`), their output never
 changes: `PrefixCache` computes it once per sentence, and training runs only the layers above.
 With the whole backbone frozen, the cache holds the pooled sentence embeddings and only the heads
-run, so the data is not re-encoded every epoch. `BatchEncoder` turns a sampled batch into
-sentence embeddings, through the cache when there is one.
+run, so the data is not re-encoded every epoch. A speed-up only: `train_multitask`, `evaluate` and
+friends take the caches (`train_caches=...`, `caches=...`) and give the same numbers without them,
+to float precision, running the frozen layers on every batch instead.
 """
 
 from __future__ import annotations
@@ -187,82 +188,3 @@ def build_prefix_caches(
         task: PrefixCache.build(model, examples.texts, prefix, storage_dtype=storage_dtype)
         for task, examples in data.items()
     }
-
-
-def check_caches(
-    prefix: int, *pairs: tuple[Mapping[str, PrefixCache] | None, Mapping[str, TaskData]]
-) -> None:
-    """Check prebuilt caches against their data and the model's frozen prefix.
-
-    Each pair is `(caches or None, data)`. Raises TypeError for a cache that is not a PrefixCache,
-    ValueError for a cache of a task without data, or one of another prefix or number of sentences.
-    """
-    for caches, data in pairs:
-        for task, cache in (caches or {}).items():
-            if not isinstance(cache, PrefixCache):
-                raise TypeError(f"the cache for {task!r} must be a PrefixCache, got {type(cache).__name__}")
-            if task not in data:
-                raise ValueError(f"there is a cache for {task!r}, but no data for that task")
-            if cache.prefix != prefix or len(cache) != len(data[task]):
-                raise ValueError(
-                    f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, "
-                    f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
-                )
-
-
-class BatchEncoder:
-    """Turns sampled indices into sentence embeddings, through the prefix cache when there is one.
-
-    `stripped_tasks` may have sentences without their final punctuation (punctuation dropout).
-    Missing caches are built here (of the sentences and of their punctuation-stripped twins) when
-    `prefix` > 0 and `use_cache`.
-    """
-
-    def __init__(
-        self,
-        model: MultiTaskModel,
-        data: Mapping[str, TaskData],
-        prefix: int,
-        use_cache: bool = True,
-        stripped_tasks: Sequence[str] = (),
-        caches: Mapping[str, PrefixCache] | None = None,
-        stripped_caches: Mapping[str, PrefixCache] | None = None,
-    ):
-        self.model, self.data, self.prefix = model, data, prefix
-        self.caches: dict[str, PrefixCache] = dict(caches or {})
-        self.stripped: dict[str, PrefixCache] = dict(stripped_caches or {})
-        self.stripped_texts = {
-            task: data[task].without_terminal_punctuation().texts for task in data if task in stripped_tasks
-        }
-        if prefix > 0 and use_cache:
-            for task, examples in data.items():
-                if task not in self.caches:
-                    self.caches[task] = PrefixCache.build(model, examples.texts, prefix)
-        for task, examples in data.items():
-            if task not in self.caches:  # (a cache counted its texts when it was built)
-                model.warn_if_cut(examples.texts)
-        for task in self.caches:  # a cached task needs its punctuation-stripped sentences cached too
-            if task in self.stripped_texts and task not in self.stripped:
-                self.stripped[task] = PrefixCache.build(model, self.stripped_texts[task], prefix)
-
-    def embed(self, task: str, rows: np.ndarray, stripped: np.ndarray | None = None) -> torch.Tensor:
-        """Sentence embeddings (len(rows), width) of `task`'s examples `rows`, in that order, with
-        gradients through the trainable layers; where the bool mask `stripped` (len(rows),) is True,
-        of the sentence without its final punctuation."""
-        drop = np.zeros(len(rows), dtype=bool) if stripped is None else stripped
-        if task in self.caches:
-            kept = self.caches[task].encode(self.model, rows[~drop]) if (~drop).any() else None
-            dropped = self.stripped[task].encode(self.model, rows[drop]) if drop.any() else None
-            embeddings = torch.cat([part for part in (kept, dropped) if part is not None])
-            order = np.concatenate([np.flatnonzero(~drop), np.flatnonzero(drop)])
-            return embeddings[torch.as_tensor(np.argsort(order), device=embeddings.device)]
-        texts = [
-            self.stripped_texts[task][i] if dropped else self.data[task].texts[i]
-            for i, dropped in zip(rows, drop, strict=True)
-        ]
-        batch = self.model.tokenize(texts)
-        if self.prefix == 0:
-            return self.model.encode(batch)
-        with torch.no_grad():
-            hidden = self.model.hidden_states_at(batch, self.prefix)
-        return self.model.encode_from_layer(hidden, batch["attention_mask"], self.prefix)

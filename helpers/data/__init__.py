@@ -26,7 +26,7 @@ TASK_LABELS: dict[str, list[str]] = {
 }
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
-REPOSITORY: Path = Path(__file__).resolve().parent.parent  # the folder that holds data/ and helpers/
+REPOSITORY: Path = Path(__file__).resolve().parents[2]  # the folder that holds data/ and helpers/
 DATA_DIR: Path = REPOSITORY / "data"
 CHECKSUM_FILE = "SHA256SUMS"
 SENTIMENT_FILE = "sentiment.csv"
@@ -56,8 +56,6 @@ CHALLENGE_COLUMNS: list[str] = ["text", "label", "has_terminal_punctuation", "so
 
 REBUILD_HINT = "Rebuild the data with `python scripts/build_data.py` (or restore it with git)."
 
-TERMINAL_MARKS = ".?!"  # the marks that end a sentence
-CLOSING = "\"'\u201d\u2019 \t\n"  # closing quotes and white space that may follow the final mark
 
 # Successful hash checks, keyed by (absolute path, size, mtime_ns): cheap repeated loads.
 _VERIFIED: set[tuple[str, int, int]] = set()
@@ -289,26 +287,6 @@ def load_sentence_type_audit(data_dir: Path | None = None) -> pd.DataFrame:
     dtypes = {name: "str" for name in ["text", "silver_label", "verdict", "true_label", "note"]}
     columns = list(dtypes)
     return _read_csv(AUDIT_FILE, columns, dtypes, data_dir).reset_index(drop=True)
-
-
-def final_mark(text: str, also: str = "") -> str:
-    """The text's last character once trailing `CLOSING` characters (and those in `also`) are
-    dropped: ``'"Is it true?"'`` -> ``"?"``; ``""`` for an empty text."""
-    return text.rstrip(CLOSING + also)[-1:]
-
-
-def has_terminal_punctuation(text: str) -> bool:
-    """True if ``text`` ends in ``.``, ``?`` or ``!`` (ignoring trailing closing quotes/space)."""
-    return final_mark(text) in set(TERMINAL_MARKS)
-
-
-def strip_terminal_punctuation(text: str) -> str:
-    """Remove trailing ``.``, ``?``, ``!``, closing quotes and whitespace from ``text``.
-
-    Used for the punctuation-shortcut experiment: does a model still know that
-    ``"Where is the station?"`` is a question once it reads ``"Where is the station"``?
-    """
-    return text.rstrip(TERMINAL_MARKS + CLOSING)
 
 
 def probe_split(frame: pd.DataFrame, train_size: int, strata: list[str], seed: int = 0) -> pd.DataFrame:
