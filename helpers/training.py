@@ -5,8 +5,10 @@ tasks' labels `IGNORE_INDEX`), 2. forward (`BatchEncoder.embed`, then every head
 `training_step`), 3. loss (`masked_task_losses`, combined by `LossCombiner`), 4. `backward`, 5.
 `optimizer.step()`. Each extra is one named call: schedule, clipping and the divergence stop
 (`helpers.optimization`), mixed precision, punctuation dropout. `train_multitask` sets a run up and
-calls it once per epoch; evaluation, early stopping, checkpoints (`TrainingState`) and heap
-trimming happen in its `after_step`; several processes in `if ddp:` blocks (`helpers.distributed`).
+calls it once per epoch; evaluation, early stopping, `on_epoch_end` (where `helpers.tool.checkpoint`
+saves the `TrainingState`) and heap trimming happen in its `after_step`; several processes in
+`if ddp:` blocks (`helpers.distributed`). Frozen-prefix caches (`helpers.tool.prefix_cache`) are
+passed in by the caller; the loop only reads them.
 """
 
 from __future__ import annotations
