@@ -16,11 +16,12 @@ Start here. Read the top level in this order, after the notebook that uses it:
 The data: `data` loads the committed data sets (no torch needed); `data.tasks` turns them into
 the loop's `{task: TaskData}` and cuts seeded subsets.
 
-Optional, and not needed to follow the notebooks: the top level is what a learner reads after a
-notebook; `tool/` is what turns the loop into a command-line tool (`python -m helpers.tool.cli`,
+Optional reading: `tool/` turns the loop into a command-line tool (`python -m helpers.tool.cli`,
 safe model saving, checkpoints and resuming, the embedding and frozen-prefix caches, process setup
-under torchrun); `analysis/` is what the
-notebooks use to judge results (baselines, label noise, probes, reports, plots, timing, seeds).
+under torchrun); `analysis/` is what the notebooks use to judge results (baselines, label noise,
+probes, reports, plots, timing, seeds). The notebooks call both, for speed, safety and their
+figures; the ideas they teach are in the top level, and notebook 03 already trains with
+`training.train_multitask` before notebook 04 opens it up.
 The top level imports nothing from `tool/` or `analysis/` (tests/test_layout.py checks it).
 """
 

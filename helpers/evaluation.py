@@ -16,6 +16,7 @@ import torch
 
 from helpers.checks import check_int
 from helpers.encoder import batch_order
+from helpers.freezing import frozen_prefix_length
 from helpers.memory import trim_heap
 from helpers.model import FrozenPrefixCache, MultiTaskModel, eval_mode
 from helpers.task_data import TaskData, check_task_data
@@ -80,15 +81,27 @@ def classification_scores(y_true: Sequence, y_pred: Sequence, labels: Sequence |
 Caches = Mapping[str, FrozenPrefixCache] | None  # one per task (`helpers.tool.prefix_cache`), or none
 
 
+def check_caches(prefix: int, caches: Caches, data: Mapping[str, TaskData]) -> None:
+    """TypeError for a cache without `encode`, ValueError for the cache of a task without data, or of
+    another frozen prefix than `prefix` (the model's) or another number of sentences than its data."""
+    for task, cache in (caches or {}).items():
+        if not hasattr(cache, "encode"):
+            raise TypeError(f"the cache for {task!r} must be a PrefixCache, got {type(cache).__name__}")
+        if task not in data:
+            raise ValueError(f"there is a cache for {task!r}, but no data for that task")
+        if cache.prefix != prefix or len(cache) != len(data[task]):
+            raise ValueError(
+                f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, but the "
+                f"model's frozen prefix is {prefix} and the data has {len(data[task])} sentences; "
+                "build the caches again for this model and data (helpers.tool.prefix_cache)"
+            )
+
+
 def _batched_outputs(model, data, batch_size, caches, output) -> dict[str, np.ndarray]:
     """`output(task, sentence embeddings)` for each task's examples, in length-sorted batches."""
     check_int("batch_size", batch_size, 1)
     check_task_data(model, data, "data", check_labels=False)  # predicting needs no labels
-    for task, cache in (caches or {}).items():
-        if task in data and len(cache) != len(data[task]):
-            raise ValueError(
-                f"the cache for {task!r} holds {len(cache)} sentences, the data {len(data[task])}"
-            )
+    check_caches(frozen_prefix_length(model), caches, data)
     results = {}
     with eval_mode(model), torch.inference_mode():
         for task, examples in data.items():

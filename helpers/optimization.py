@@ -59,7 +59,7 @@ def parameter_groups(
 def make_optimizer(
     model: MultiTaskModel, combiner: LossCombiner, config: TrainingConfig
 ) -> torch.optim.AdamW:
-    """AdamW over the model's trainable parameter groups (see `freezing.parameter_groups`), plus the
+    """AdamW over the model's trainable parameter groups (see `parameter_groups`), plus the
     learned log-variances under `uncertainty` weighting, at their own rate (`config.loss_weight_lr`,
     by default the heads' rate; constant, see `make_scheduler`) and without weight decay; ValueError
     when every parameter is frozen."""

@@ -6,7 +6,6 @@ The two tasks come from different data sets, so an example carries a label for o
 Every batch holds examples of one task only: `task_probabilities` says how often each task is
 drawn (proportional to its size, uniform, or in between with a temperature), and
 `TaskBatchSampler` yields the `(task, example indices)` batches of an epoch.
-`punctuation_dropout` picks the sentences of a batch that lose their final punctuation.
 """
 
 from __future__ import annotations
@@ -139,21 +138,22 @@ def check_task_data(
     model: MultiTaskModel, data, name: str, require_examples: bool = False, check_labels: bool = True
 ) -> None:
     """Every task known to the model, TaskData, labels within its head's labels (and examples, if asked)."""
+    what = name if name == "data" else f"{name} data"  # "train data", not "data data"
     if not isinstance(data, Mapping):
         raise TypeError(f"{name} must map task names to TaskData, got {type(data).__name__}")
     unknown = sorted(set(data) - set(model.task_labels))
     if unknown:
-        raise ValueError(f"{name} data has tasks {unknown} that the model has no head for")
+        raise ValueError(f"{what} has tasks {unknown} that the model has no head for")
     for task, examples in data.items():
         if not isinstance(examples, TaskData):
             raise TypeError(f"{name}[{task!r}] must be TaskData, got {type(examples).__name__}")
         if require_examples and len(examples) == 0:
-            raise ValueError(f"{name} data for task {task!r} has no examples; leave the task out instead")
+            raise ValueError(f"{what} for task {task!r} has no examples; leave the task out instead")
         n_labels = len(model.task_labels[task])
         too_high = np.flatnonzero(examples.labels >= n_labels) if check_labels else np.zeros(0, int)
         if too_high.size:
             raise ValueError(
-                f"{name} data for task {task!r} has label {examples.labels[too_high[0]]} at position "
+                f"{what} for task {task!r} has label {examples.labels[too_high[0]]} at position "
                 f"{too_high[0]}, but the model's {task!r} head has {n_labels} labels (0..{n_labels - 1})"
             )
 

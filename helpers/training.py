@@ -33,7 +33,7 @@ from helpers.distributed import (
     rank_and_size,
     shard,
 )
-from helpers.evaluation import evaluate
+from helpers.evaluation import check_caches, evaluate
 from helpers.freezing import frozen_prefix_length
 from helpers.losses import LossCombiner, batch_labels, class_weights, masked_task_losses
 from helpers.memory import release_memory, trim_heap
@@ -95,10 +95,8 @@ def train_multitask(
     `state_dict()`, goes on from it, bit for bit. TypeError/ValueError before any work.
     """
     config = _check_arguments(model, train, validation, config, on_step, resume, on_epoch_end)
-    _check_caches(
-        frozen_prefix_length(model), (train_caches, train), (validation_caches, validation or {}),
-        (stripped_caches, train),
-    )  # fmt: skip
+    for caches, data in ((train_caches, train), (stripped_caches, train), (validation_caches, validation)):
+        check_caches(frozen_prefix_length(model), caches, data or {})
     rank, world_size = rank_and_size()
     if ddp := world_size > 1:
         check_shardable(train, world_size)  # the same error on every process, before any work
@@ -243,6 +241,7 @@ def _check_arguments(model, train, validation, config, on_step, resume, on_epoch
         raise TypeError(f"model must be a MultiTaskModel, got {type(model).__name__}")
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    config.__post_init__()  # again: a field may have been changed since the config was made
     check_task_data(model, train, "train", require_examples=True)
     if not train:
         raise ValueError("train data is empty: give at least one task with examples")
@@ -260,7 +259,10 @@ def _check_arguments(model, train, validation, config, on_step, resume, on_epoch
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise TypeError(f"on_epoch_end must be a function (state), got {type(on_epoch_end).__name__}")
     if resume is not None and not isinstance(resume, Mapping):
-        raise TypeError(f"resume must be a TrainingState.state_dict(), got {type(resume).__name__}")
+        raise TypeError(
+            "resume must be a TrainingState.state_dict() (or helpers.tool.checkpoint.load_checkpoint(path)), "
+            f"got {type(resume).__name__}"
+        )
     if resume is not None and rank_and_size()[1] > 1:
         raise ValueError("resuming is supported in a single process only")
     config.check_tasks(list(model.task_labels))
@@ -273,24 +275,9 @@ def _resume(state: TrainingState, saved: Mapping[str, Any]) -> None:
         state.load_state_dict(saved)
     except (RuntimeError, ValueError, KeyError) as error:
         raise ValueError(
-            f"the state to resume from does not fit this model and configuration ({error})"
+            f"the state to resume from does not fit this model and configuration ({error}); resume takes "
+            "a TrainingState.state_dict() or helpers.tool.checkpoint.load_checkpoint(path) of this run"
         ) from error
-
-
-def _check_caches(prefix: int, *pairs) -> None:
-    """Each pair `(caches or None, data)`: TypeError for a cache without `encode`, ValueError for one of
-    a task without data, or of another prefix or number of sentences."""
-    for caches, data in pairs:
-        for task, cache in (caches or {}).items():
-            if not hasattr(cache, "encode"):
-                raise TypeError(f"the cache for {task!r} must be a PrefixCache, got {type(cache).__name__}")
-            if task not in data:
-                raise ValueError(f"there is a cache for {task!r}, but no data for that task")
-            if cache.prefix != prefix or len(cache) != len(data[task]):
-                raise ValueError(
-                    f"the cache for {task!r} holds {len(cache)} sentences after layer {cache.prefix}, "
-                    f"but the model's frozen prefix is {prefix} and the data has {len(data[task])} sentences"
-                )
 
 
 def _mixed_precision(model: MultiTaskModel, config: TrainingConfig) -> torch.autocast:

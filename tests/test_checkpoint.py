@@ -161,6 +161,11 @@ def test_resuming_with_another_configuration_is_refused(make_model, tmp_path):
             make_model(), train, validation, TrainingConfig(epochs=2, progress=False), checkpoint=checkpoint,
             resume=True,
         )  # fmt: skip
+    with pytest.raises(ValueError, match="different training configuration"):  # a state read earlier too
+        train_with_checkpoints(
+            make_model(), train, validation, TrainingConfig(epochs=2, progress=False), checkpoint=checkpoint,
+            resume=load_checkpoint(checkpoint),
+        )  # fmt: skip
 
 
 def test_a_diverging_run_stops_and_keeps_the_last_good_checkpoint(make_model, tmp_path):

@@ -87,6 +87,18 @@ def test_every_inference_path_leaves_each_submodule_in_its_own_mode(make_model):
         assert np.array_equal(first[task], second[task])
 
 
+def test_caches_of_another_frozen_prefix_or_size_are_refused(make_model):
+    model = make_model()
+    data = tiny_examples()
+    caches = build_prefix_caches(model, data, 6)  # all six layers frozen when built
+    freezing.unfreeze_top_k(model, 1)  # now layer 5 trains: those caches would skip it
+    with pytest.raises(ValueError, match="frozen prefix is 5"):
+        evaluate(model, data, caches=caches)
+    fewer = {task: examples.subset([0, 1]) for task, examples in data.items()}
+    with pytest.raises(ValueError, match="the data has 2 sentences"):
+        evaluate(model, fewer, caches=build_prefix_caches(model, data))
+
+
 def test_predicting_needs_no_valid_labels(make_model):
     data = {"sentiment": TaskData(TINY_MOODS, [9] * len(TINY_MOODS))}  # placeholder labels
     assert evaluation_module.predict_labels(make_model(), data)["sentiment"].shape == (len(TINY_MOODS),)

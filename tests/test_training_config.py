@@ -112,3 +112,10 @@ def test_config_rejects_bad_values():
         TrainingConfig(punctuation_dropout=1.5)
     with pytest.raises(ValueError):
         TrainingConfig(epochs=0)
+
+
+def test_a_config_changed_after_it_was_made_is_checked_again(make_model):
+    config = quick_config()
+    config.epochs = 0  # a plain dataclass: nothing stops the assignment itself
+    with pytest.raises(ValueError, match="TrainingConfig.epochs must be at least 1"):
+        train_multitask(make_model(), tiny_examples(), tiny_examples(), config)

@@ -161,6 +161,7 @@ def checkpoint_to_resume(
     if not existing_ancestor(path).is_dir():
         raise ValueError(f"checkpoint={str(checkpoint)!r}: {existing_ancestor(path)} is a file, not a folder")
     if isinstance(resume, Mapping):
+        check_checkpoint_config(resume, config, path)
         return resume
     if not check_bool("resume", resume) and path.exists():
         raise ValueError(f"checkpoint {checkpoint} exists (an earlier run's): resume=True or delete it")

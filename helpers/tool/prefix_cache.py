@@ -181,6 +181,8 @@ def build_prefix_caches(
     prefix = frozen_prefix_length(model) if prefix is None else prefix
     if start_from is not None:
         for task, examples in data.items():
+            if task not in start_from:
+                raise ValueError(f"start_from has no cache for {task!r}; it has {sorted(start_from)}")
             if len(start_from[task]) != len(examples):
                 raise ValueError(f"the cache for {task!r} does not hold the {len(examples)} sentences given")
         return {task: start_from[task].advanced(model, prefix) for task in data}

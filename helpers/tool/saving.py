@@ -32,7 +32,7 @@ HEADS_FILE = "heads.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT_NAME = "mtl-tutorial/multitask-model"
 FORMAT_VERSION = 1
-MODEL_ENTRIES = (CONFIG_FILE, HEADS_FILE, ENCODER_DIR)  # what `save` writes at the top of a model folder
+MODEL_ENTRIES = (CONFIG_FILE, HEADS_FILE, ENCODER_DIR)  # what `save_model` writes at a model folder's top
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the repository (or site-packages when installed)
 
 
@@ -55,7 +55,7 @@ def is_saved_model(directory: str | Path) -> bool:
 
 
 def _saved_entries(directory: Path) -> set[str]:
-    """The paths (relative, '/'-separated) of the files `save` wrote into a saved model folder:
+    """The paths (relative, '/'-separated) of the files `save_model` wrote into a saved model folder:
     model files, encoder files and extra files."""
     try:
         config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -67,7 +67,7 @@ def _saved_entries(directory: Path) -> set[str]:
 
 
 def _unexpected_files(directory: Path) -> list[str]:
-    """Everything in the whole tree of a saved model folder that `save` did not write (relative)."""
+    """Everything in the whole tree of a saved model folder that `save_model` did not write (relative)."""
     expected = _saved_entries(directory)
     unexpected = []
     for path in sorted(directory.rglob("*")):
@@ -86,8 +86,8 @@ def check_save_target(directory: str | os.PathLike) -> Path:
     """Check that `save_model(directory)` destroys nothing; return the folder, resolved.
 
     Allowed: a path that does not exist yet (under a writable folder), an empty folder, or a folder
-    that holds a model saved by `save` (config file with the format tag) and nothing else, which is
-    then replaced: its whole tree is inspected, `encoder/` included, against the files `save` wrote.
+    that holds a model saved by `save_model` (config file with the format tag) and nothing else, which is
+    then replaced: its whole tree is inspected, `encoder/` included, against the files `save_model` wrote.
     Refused with SaveTargetError: `.`, `..`, the file-system root, a folder that
     contains the working directory or this project's repository, a file, and any folder holding
     files that are not part of a saved model (they are listed). A symlink is followed.
@@ -260,7 +260,7 @@ def load_model(
     """
     if not isinstance(directory, str | os.PathLike):
         raise TypeError(f"directory must be a path (str or Path), got {type(directory).__name__}")
-    directory = Path(directory).expanduser()  # as `save` does
+    directory = Path(directory).expanduser()  # as `save_model` does
     if not directory.is_dir():
         raise NotASavedModelError(f"{directory} does not exist or is not a directory")
     required = [CONFIG_FILE, HEADS_FILE, f"{ENCODER_DIR}/config.json", f"{ENCODER_DIR}/model.safetensors"]
