@@ -270,10 +270,13 @@ def _check_arguments(model, train, validation, config, on_step, resume, on_epoch
 
 
 def _resume(state: TrainingState, saved: Mapping[str, Any]) -> None:
-    """Put a `state_dict()` back into `state`; ValueError when it does not fit the model and config."""
+    """Put a `state_dict()` back into `state`; ValueError when it does not fit the model and config,
+    with the model's weights as they were (a part that fails may follow parts already loaded)."""
+    weights = {name: tensor.clone() for name, tensor in state.model.state_dict().items()}
     try:
         state.load_state_dict(saved)
     except (RuntimeError, ValueError, KeyError) as error:
+        state.model.load_state_dict(weights)
         raise ValueError(
             f"the state to resume from does not fit this model and configuration ({error}); resume takes "
             "a TrainingState.state_dict() or helpers.tool.checkpoint.load_checkpoint(path) of this run"

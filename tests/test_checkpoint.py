@@ -246,3 +246,21 @@ def test_a_run_that_stopped_early_stays_stopped_when_resumed(make_model, tmp_pat
     )
     assert resumed.stopped_early and len(resumed.history) == 2 and len(resumed.steps) == len(first.steps)
     assert resumed.seconds >= torch.load(checkpoint, weights_only=True)["seconds"] > 0  # earlier time counts
+
+
+def test_a_resume_that_does_not_fit_leaves_the_model_as_it_was(make_model, tmp_path):
+    """The state of a run with one trainable layer, resumed into a model with two: the optimiser's
+    groups differ, and the weights the model had are still there after the error."""
+    train, validation = tiny_split()
+    trained = make_model()
+    freezing.unfreeze_top_k(trained, 1)
+    checkpoint = tmp_path / "run.pt"
+    config = TrainingConfig(epochs=1, progress=False)
+    train_with_checkpoints(trained, train, validation, config, checkpoint=checkpoint)
+    other = make_model()
+    freezing.unfreeze_top_k(other, 2)
+    before = {name: tensor.clone() for name, tensor in other.state_dict().items()}
+    with pytest.raises(ValueError, match="does not fit this model"):
+        train_multitask(other, train, validation, config, resume=load_checkpoint(checkpoint))
+    after = other.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
