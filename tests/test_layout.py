@@ -18,7 +18,7 @@ SUBPACKAGES = ("helpers.data", "helpers.tool", "helpers.analysis")
 MAX_LINES = 400  # per module
 MAX_CORE_MODULES = 13
 # The teaching core in lines (its modules, not helpers/__init__). Issue #24 aimed at about 2,300;
-# the layout refactor ended at 2,477 (distributed, memory and checks stay in the core because the
+# the layout refactor ended at 2,482 (distributed, memory and checks stay in the core because the
 # loop calls them). A ratchet set after the fact, so the core does not grow back; not a target met.
 MAX_CORE_LINES = 2_500
 
