@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from helpers.checks import check_bool
-from helpers.distributed import rank_and_size
 from helpers.encoder import resolve_device
 from helpers.model import MultiTaskModel
 from helpers.task_data import TaskData
@@ -146,9 +145,7 @@ def check_checkpoint_config(state: Mapping[str, Any], config: TrainingConfig, pa
         )
 
 
-def checkpoint_to_resume(
-    checkpoint: str | Path, resume: bool | Mapping[str, Any], config: TrainingConfig, world_size: int
-):
+def checkpoint_to_resume(checkpoint: str | Path, resume: bool | Mapping[str, Any], config: TrainingConfig):
     """The checkpoint's state to resume from (`resume` itself when it is one already read), or None
     for a new run; TypeError/ValueError/CheckpointError for a checkpoint path that cannot be written
     or a resume that cannot be done, before any work."""
@@ -165,8 +162,6 @@ def checkpoint_to_resume(
         return resume
     if not check_bool("resume", resume) and path.exists():
         raise ValueError(f"checkpoint {checkpoint} exists (an earlier run's): resume=True or delete it")
-    if resume and world_size > 1:
-        raise ValueError("resuming is supported in a single process only")
     return load_checkpoint(checkpoint, config) if resume else None
 
 
@@ -190,7 +185,7 @@ def train_with_checkpoints(
     be read or was written with another configuration.
     """
     config = TrainingConfig() if config is None else config
-    state = checkpoint_to_resume(checkpoint, resume, config, rank_and_size()[1])
+    state = checkpoint_to_resume(checkpoint, resume, config)  # (train_multitask refuses DDP resumes)
 
     def save(training_state: TrainingState) -> None:
         save_checkpoint(checkpoint, training_state, config, run_options)
